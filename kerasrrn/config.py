@@ -1,0 +1,314 @@
+"""Typed run configuration: dataclasses, strict JSON/YAML loading, and command-line flags.
+
+A config has three sections, `data`, `model` and `train`. Every field is also a flag of the
+commands (`clip_length` -> `--clip-length`); field names are unique across sections so a flag
+names exactly one field. Precedence: defaults < `--config FILE` < flags. Unknown keys and bad
+values raise `ConfigError` with one line naming the key or flag and what was expected.
+"""
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import pathlib
+import sys
+
+MODELS = ("rrn", "resnet", "resnet_lstm", "mrrn", "mrrn_shared")
+SKIP_KINDS = ("identity", "scalar", "channel", "conv")
+DEPTHS = (18, 34, 50, 101, 152)
+
+
+class ConfigError(ValueError):
+    """A configuration key or value is not acceptable."""
+
+
+def option(default, help, choices=None, minimum=None):
+    """A dataclass field with the metadata that the flag parser and validation use."""
+    metadata = {"help": help, "choices": choices, "minimum": minimum}
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass
+class DataConfig:
+    source: str = option(
+        "synthetic",
+        "synthetic: the embedded motion dataset, generated on first use; prepared: a "
+        "directory written by `python -m pipelines.prepare`",
+        choices=("synthetic", "prepared"),
+    )
+    data_dir: str = option("", "dataset directory ('' = data/synthetic-<spec> for synthetic)")
+    train_split: str = option("train", "split to train on")
+    val_split: str = option("validation", "split to validate on (falls back to 'test' if absent)")
+    clip_length: int = option(8, "frames per clip T", minimum=1)
+    frame_step: int = option(2, "take every k-th stored frame", minimum=1)
+    image_size: int = option(64, "square crop size fed to the model, pixels", minimum=16)
+    num_test_clips: int = option(4, "evenly spaced clips per video at evaluation", minimum=1)
+    three_crop: bool = option(False, "evaluate three crops along the longer side per clip")
+    flip: bool = option(False, "random horizontal flip (off: it swaps left/right motion classes)")
+    min_crop_scale: float = option(0.6, "random resized crop: smallest area fraction", minimum=0.05)
+    brightness: float = option(0.1, "random brightness jitter, fraction of 255", minimum=0.0)
+    contrast: float = option(0.1, "random contrast jitter, +- factor", minimum=0.0)
+    short_video: str = option(
+        "loop", "videos shorter than a clip: loop them or repeat the last frame",
+        choices=("loop", "repeat_last"),
+    )
+    shuffle_buffer: int = option(512, "videos in the shuffle buffer", minimum=1)
+    deterministic: bool = option(False, "deterministic input order (slower)")
+    synthetic_videos_per_class: int = option(60, "synthetic: training videos per class", minimum=1)
+    synthetic_frames: int = option(16, "synthetic: frames per video", minimum=2)
+    synthetic_frame_size: int = option(64, "synthetic: frame height and width", minimum=16)
+    synthetic_num_classes: int = option(10, "synthetic: number of motion classes", minimum=2)
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    model: str = option("rrn", "model family", choices=MODELS)
+    depth: int = option(18, "ResNet depth", choices=DEPTHS)
+    width: float = option(0.25, "ResNet width multiplier (1.0 = standard)", minimum=0.01)
+    weights: str = option("none", "backbone weights: imagenet | PATH to a .h5 file | none")
+    skip_units: list = option(
+        ["conv3_block2"], "rrn: residual units that get a temporal skip, comma-separated"
+    )
+    skip_kind: str = option("identity", "rrn: temporal weights W", choices=SKIP_KINDS)
+    skip_delay: int = option(1, "rrn: frames between skip source and target", minimum=1)
+    skip_span: int = option(1, "rrn: 1 = the unit's own input, k = input k-1 units earlier", minimum=1)
+    dropout: float = option(0.0, "dropout before the classifier", minimum=0.0)
+    stream: str = option("high", "mrrn: which ResNet level the stream taps (low=conv3, mid=conv4, "
+                         "high=conv5)", choices=("low", "mid", "high"))
+    sru_units: int = option(256, "mrrn: SRU units per layer", minimum=1)
+    sru_layers: int = option(2, "mrrn: stacked SRU layers", minimum=1)
+    sru_variant: str = option("2017", "mrrn: SRU equations (2017 as in MRRN, 2018 as the sru package)",
+                              choices=("2017", "2018"))
+    sru_dropout: float = option(0.0, "mrrn: dropout on each SRU layer's input", minimum=0.0)
+    bidirectional: bool = option(False, "mrrn: bidirectional SRUs")
+    time_pooling: str = option("mean", "mrrn: pooling of SRU outputs over time",
+                               choices=("mean", "max", "last"))
+    lstm_units: int = option(256, "resnet_lstm: LSTM units", minimum=1)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    epochs: int = option(30, "training epochs", minimum=1)
+    batch_size: int = option(16, "clips per batch (global)", minimum=1)
+    steps_per_epoch: int = option(0, "steps per epoch (0 = one pass over the training split)", minimum=0)
+    learning_rate: float = option(0.003, "peak learning rate", minimum=0.0)
+    optimizer: str = option("adamw", "optimizer", choices=("adamw", "sgd"))
+    momentum: float = option(0.9, "SGD momentum", minimum=0.0)
+    weight_decay: float = option(1e-4, "decoupled weight decay", minimum=0.0)
+    schedule: str = option("cosine", "learning-rate schedule after warm-up",
+                           choices=("cosine", "step", "constant"))
+    step_decay_epochs: int = option(10, "step schedule: multiply the rate by 0.1 every N epochs", minimum=1)
+    label_smoothing: float = option(0.0, "label smoothing of the cross-entropy", minimum=0.0)
+    clipnorm: float = option(0.0, "clip each gradient to this norm (0 = off)", minimum=0.0)
+    freeze_backbone_epochs: int = option(0, "train only the head for the first N epochs", minimum=0)
+    reduce_lr_on_plateau: bool = option(False, "also divide the rate by 10 when val_loss stalls")
+    backup_every: int = option(0, "BackupAndRestore every N steps (0 = every epoch)", minimum=0)
+    strategy: str = option("auto", "auto | one_device | mirrored | multi_worker | tpu",
+                           choices=("auto", "one_device", "mirrored", "multi_worker", "tpu"))
+    export: bool = option(False, "export the best checkpoint as a SavedModel when training ends")
+    warmup_epochs: int = option(1, "linear warm-up epochs", minimum=0)
+    seed: int = option(1234, "random seed (data generation, shuffling, initialisation)", minimum=0)
+    precision: str = option(
+        "auto", "auto = mixed_float16 on CUDA GPUs, mixed_bfloat16 on TPU, float32 on CPU",
+        choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+    )
+    run_dir: str = option("runs", "parent directory of run directories")
+    name: str = option("", "run name ('' = <model>-<hash of the config>)")
+    verbose: int = option(1, "Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch",
+                          choices=(0, 1, 2))
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+@dataclasses.dataclass
+class Config:
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def fingerprint(self):
+        """8 hex digits that identify everything but the run's name and location."""
+        content = self.to_dict()
+        content["train"] = {k: v for k, v in content["train"].items() if k not in ("name", "run_dir", "verbose")}
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:8]
+
+    @property
+    def run_name(self):
+        return self.train.name or f"{self.model.model}-{self.fingerprint()}"
+
+    @property
+    def run_path(self):
+        return pathlib.Path(self.train.run_dir) / self.run_name
+
+    @property
+    def data_path(self):
+        if self.data.data_dir:
+            return pathlib.Path(self.data.data_dir)
+        if self.data.source != "synthetic":
+            raise ConfigError("--data-dir is required when --source is 'prepared'")
+        d = self.data
+        return pathlib.Path("data") / (
+            f"synthetic-{d.synthetic_frame_size}px-{d.synthetic_frames}f-"
+            f"{d.synthetic_num_classes}c-{d.synthetic_videos_per_class}v-seed{self.train.seed}"
+        )
+
+
+def field_index():
+    """Maps every field name to (section name, dataclasses.Field)."""
+    index = {}
+    for section, cls in SECTIONS.items():
+        for field in dataclasses.fields(cls):
+            index[field.name] = (section, field)
+    return index
+
+
+def coerce(field, value, where):
+    """Checks and converts one value to the field's type; raises ConfigError naming `where`."""
+    kind = field.type
+    if kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is str:
+        ok = isinstance(value, str)
+    else:  # list of str
+        if isinstance(value, str):
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
+    if not ok:
+        raise ConfigError(f"{where}: expected {_type_name(kind)}, got {value!r}")
+    choices, minimum = field.metadata["choices"], field.metadata["minimum"]
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{where}: expected one of {', '.join(map(str, choices))}, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{where}: expected a value >= {minimum}, got {value!r}")
+    return value
+
+
+def _type_name(kind):
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    return names.get(kind, "a comma-separated list of names")
+
+
+def from_dict(content, source="config"):
+    """Builds a Config from nested dicts, rejecting unknown sections and keys."""
+    if not isinstance(content, dict):
+        raise ConfigError(f"{source}: expected a mapping with sections {', '.join(SECTIONS)}")
+    sections = {}
+    for section, values in content.items():
+        if section not in SECTIONS:
+            raise ConfigError(
+                f"{source}: unknown section {section!r} (expected {', '.join(SECTIONS)})"
+            )
+        fields = {field.name: field for field in dataclasses.fields(SECTIONS[section])}
+        values = values or {}
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise ConfigError(
+                f"{source}: unknown key {section}.{unknown[0]} "
+                f"(known in {section}: {', '.join(sorted(fields))})"
+            )
+        sections[section] = SECTIONS[section](
+            **{k: coerce(fields[k], v, f"{source}: {section}.{k}") for k, v in values.items()}
+        )
+    return Config(**sections)
+
+
+def load(path):
+    """Loads a JSON or YAML config file (by extension; `.yaml`/`.yml` is YAML)."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ConfigError(f"--config {path}: no such file")
+    text = path.read_text()
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            content = yaml.safe_load(text)
+        else:
+            content = json.loads(text)
+    except Exception as error:
+        raise ConfigError(f"--config {path}: not valid {path.suffix[1:].upper() or 'JSON'} ({error})".replace("\n", " "))
+    return from_dict(content, source=str(path))
+
+
+def save(config, path):
+    """Writes the resolved config as JSON."""
+    pathlib.Path(path).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+
+
+def add_flags(parser):
+    """Adds one flag per config field to an argparse parser (all default to 'not given')."""
+    parser.add_argument("--config", help="JSON or YAML config file; flags override it")
+    for section, cls in SECTIONS.items():
+        group = parser.add_argument_group(f"{section} options")
+        for field in dataclasses.fields(cls):
+            flag = "--" + field.name.replace("_", "-")
+            help_text = f"{field.metadata['help']} (default: {_default_text(field)})"
+            if field.type is bool:
+                group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            else:
+                group.add_argument(flag, default=None, metavar=_metavar(field), help=help_text)
+
+
+def _default_text(field):
+    default = field.default_factory() if field.default is dataclasses.MISSING else field.default
+    return ",".join(default) if isinstance(default, list) else repr(default)
+
+
+def _metavar(field):
+    if field.metadata["choices"]:
+        return "{" + ",".join(map(str, field.metadata["choices"])) + "}"
+    return {int: "INT", float: "FLOAT", str: "STR"}.get(field.type, "A,B,...")
+
+
+def from_args(args):
+    """Resolves a Config from parsed flags: defaults < --config file < flags."""
+    config = load(args.config) if args.config else Config()
+    for name, (section, field) in field_index().items():
+        raw = getattr(args, name, None)
+        if raw is None:
+            continue
+        flag = "--" + name.replace("_", "-")
+        setattr(getattr(config, section), name, coerce(field, _parse_flag(field, raw, flag), flag))
+    return config
+
+
+def _parse_flag(field, raw, flag):
+    if field.type in (bool, list):
+        return raw
+    try:
+        if field.type is int:
+            return int(raw)
+        if field.type is float:
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"{flag}: expected {_type_name(field.type)}, got {raw!r}") from None
+    return raw
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr, exit status 2."""
+
+    def error(self, message):
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def parse_config(parser, argv=None):
+    """Parses argv with `parser` (which has `add_flags`) into (args, Config); usage errors and
+    ConfigErrors exit 2 with one line."""
+    args = parser.parse_args(argv)
+    try:
+        return args, from_args(args)
+    except ConfigError as error:
+        parser.error(str(error))

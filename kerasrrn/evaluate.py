@@ -1,0 +1,176 @@
+"""`python -m kerasrrn.evaluate`: video-level multi-clip evaluation of a trained model.
+
+    python -m kerasrrn.evaluate RUN_DIR|SAVED_MODEL [--data DIR] [--split test] [flags]
+
+Every video of the split gives `num_test_clips` evenly spaced clips, each as one centre crop or
+(`--three-crop`) three crops; the views' probabilities are averaged per video. Writes into
+`--out` (default `RUN_DIR/eval/`, or `./eval-<saved model name>/`):
+
+    metrics.json              top1, top5, mean_class_accuracy, per_class, confusion_matrix,
+                              clip_top1, num_views, split, num_test_clips, ...
+    confusion_matrix.png per_class_accuracy.png
+    predictions.csv           video, true, predicted, top5 ("class:score;..."), correct
+
+Usage errors (no checkpoint, no dataset, unknown split, bad flag) exit 2 with one line.
+"""
+
+import argparse
+import csv
+import sys
+
+import numpy as np
+
+from kerasrrn import config as config_lib
+from kerasrrn.inference import add_view_flags, positive_int, view_overrides
+
+# Up to this many classes the summary lists every class; above it, the worst ones only.
+SUMMARY_CLASSES = 10
+
+
+def build_parser():
+    parser = config_lib.OneLineArgumentParser(
+        prog="python -m kerasrrn.evaluate",
+        description="Video-level multi-clip evaluation of a run directory or a SavedModel.",
+    )
+    parser.add_argument("model", metavar="RUN_DIR|SAVED_MODEL",
+                        help="a run directory of `python -m kerasrrn.fit` or a SavedModel directory")
+    parser.add_argument("--data", metavar="DIR",
+                        help="prepared dataset (default: the run's own; required for a SavedModel)")
+    parser.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    parser.add_argument("--three-crop", action=argparse.BooleanOptionalAction, default=None,
+                        help="three crops along the longer side per clip (default: the run's)")
+    parser.add_argument("--batch-size", type=positive_int, metavar="B",
+                        help="views per batch (default: the run's batch size, or 16)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="output folder (default: RUN_DIR/eval or ./eval-<saved model name>)")
+    parser.add_argument("--verbose", type=int, choices=(0, 1), default=1,
+                        help="1 shows a progress bar (default: 1)")
+    add_view_flags(parser)
+    return parser
+
+
+def top_k_text(scores, class_names, k=5):
+    """Each row's `k` best classes as "class:score;class:score;..." (best first).
+
+    Args:
+        scores: float array `(N, C)`.
+        class_names: list of `C` str.
+
+    Returns:
+        list of `N` str.
+    """
+    from kerasrrn.metrics import top_k_classes
+
+    best = top_k_classes(scores, min(k, len(class_names)))
+    return [
+        ";".join(f"{class_names[index]}:{row[index]:.6f}" for index in indices)
+        for row, indices in zip(scores, best)
+    ]
+
+
+def write_predictions(path, video_ids, video_labels, video_scores, class_names):
+    """Writes one CSV row per video: video, true, predicted, top5, correct."""
+    predicted = np.argmax(video_scores, axis=1)
+    with open(path, "w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["video", "true", "predicted", "top5", "correct"])
+        for video_id, label, prediction, top5 in zip(
+            video_ids, video_labels, predicted, top_k_text(video_scores, class_names)
+        ):
+            writer.writerow([
+                video_id.decode() if isinstance(video_id, bytes) else video_id,
+                class_names[label], class_names[prediction], top5, int(label == prediction),
+            ])
+    return path
+
+
+def print_summary(report, loaded, written):
+    spec, class_names = loaded.spec, loaded.class_names
+    crops = 3 if spec.three_crop else 1
+    print(
+        f"{loaded.description} on {loaded.data_path} [{report['split']}: {report['num_samples']} videos, "
+        f"{report['num_views']} views = {spec.num_test_clips} clips x {crops} crop{'s' * (crops > 1)}]"
+    )
+    print(
+        f"top-1 {report['top1']:.3f}  top-5 {report['top5']:.3f}  mean class accuracy "
+        f"{report['mean_class_accuracy']:.3f}  clip top-1 {report['clip_top1']:.3f}  "
+        f"(chance {1 / len(class_names):.3f})"
+    )
+    per_class = [(name, entry) for name, entry in report["per_class"].items() if entry["support"]]
+    if len(per_class) > SUMMARY_CLASSES:
+        per_class = sorted(per_class, key=lambda item: item[1]["accuracy"])[:SUMMARY_CLASSES]
+        print(f"{SUMMARY_CLASSES} worst classes (accuracy, videos):")
+    else:
+        print("per class (accuracy, videos):")
+    for name, entry in per_class:
+        print(f"  {name:<24} {entry['accuracy']:.3f}  {entry['support']}")
+    print("wrote:")
+    for path in written:
+        print(f"  {path}")
+
+
+def load(args):
+    """The model and the resolved split named by the command line.
+
+    Returns:
+        (`kerasrrn.inference.LoadedModel`, str split).
+
+    Raises:
+        InferenceError, FileNotFoundError or ValueError (one line) for unusable input.
+    """
+    from kerasrrn.inference import InferenceError, load_model
+    from pipelines.dataset import resolve_split
+
+    loaded = load_model(args.model, args.data, **view_overrides(args))
+    if loaded.data_path is None:
+        raise InferenceError(f"--data: required to evaluate {loaded.description}")
+    return loaded, resolve_split(loaded.data_path, args.split)
+
+
+def evaluate(loaded, split, args):
+    """Evaluates `loaded` on `split`, writes the report files and prints the summary.
+
+    Returns:
+        dict, the report written to `metrics.json`.
+    """
+    import pathlib
+
+    from kerasrrn import evaluation, reports
+    from pipelines import records
+    from pipelines.dataset import build_eval_dataset
+
+    spec = loaded.spec
+    dataset = build_eval_dataset(loaded.data_path, split, spec, args.batch_size or loaded.batch_size)
+    videos = records.read_dataset_info(loaded.data_path)["splits"][split]["videos"]
+    num_views = videos * spec.num_test_clips * (3 if spec.three_crop else 1)
+    views = evaluation.predict_views(loaded.model, dataset, args.verbose, num_views)
+    report, video_ids, video_labels, video_scores = evaluation.video_report(*views, loaded.class_names)
+    report.update({
+        "split": split,
+        "num_test_clips": spec.num_test_clips,
+        "three_crop": spec.three_crop,
+        "model": str(args.model),
+        "data": str(loaded.data_path),
+    })
+    out = pathlib.Path(args.out) if args.out else loaded.default_out
+    written = reports.write_report(report, out)
+    written.append(write_predictions(
+        out / "predictions.csv", video_ids, video_labels, video_scores, loaded.class_names
+    ))
+    print_summary(report, loaded, written)
+    return report
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        loaded, split = load(args)
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(str(error))
+    evaluate(loaded, split, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Recurrent residual networks (RRN): a ResNet with temporal skips, scored per frame.
+
+The backbone runs on the frames of all clips folded into one batch. Each frame gets class
+probabilities from its pooled features; the clip's probabilities are their mean over frames.
+With no skips this is the paper's frame-averaging `resnet` baseline.
+"""
+
+import keras
+
+from kerasrrn.layers import FoldTime, FramePreprocessing, UnfoldTime
+from kerasrrn.models.resnet import SkipSpec, resnet_stages
+
+
+def clip_input(clip_length, image_size):
+    """The model input: RGB pixel values in [0, 255], `(B, clip_length, S, S, 3)`."""
+    return keras.Input((clip_length, image_size, image_size, 3), name="frames")
+
+
+def folded_frames(frames):
+    """Preprocesses clips and folds time into the batch: `(B, T, S, S, 3)` -> `(B*T, S, S, 3)`."""
+    return FoldTime(name="fold_time")(FramePreprocessing(name="preprocessing")(frames))
+
+
+def build_rrn(
+    num_classes, clip_length=8, image_size=224, depth=50, width=1.0, skip_units=("conv5_block2",),
+    skip_kind="identity", skip_delay=1, skip_span=1, dropout=0.0, name="rrn",
+):
+    """Builds an RRN classifier.
+
+    Args:
+        num_classes: int, number of action classes.
+        clip_length: int, default 8. Frames per clip `T`.
+        image_size: int, default 224. Frame height and width `S`.
+        depth: int, default 50. ResNet depth (18, 34, 50, 101, 152).
+        width: float, default 1.0. ResNet width multiplier.
+        skip_units: sequence of str, default `("conv5_block2",)`. Residual units that receive a
+            temporal skip; empty gives the frame-averaging ResNet baseline.
+        skip_kind: str, default `"identity"`. Temporal weights (`identity|scalar|channel|conv`).
+        skip_delay: int, default 1. Frames between skip source and target.
+        skip_span: int, default 1. 1 = the unit's own input, k = the input k-1 units earlier.
+        dropout: float, default 0. Dropout on pooled features before the classifier.
+        name: str, the model name.
+
+    Returns:
+        `keras.Model` mapping frames `(B, T, S, S, 3)` (pixels in [0, 255]) to clip
+        probabilities `(B, num_classes)` (float32). Layer `frame_probabilities` holds the
+        per-frame probabilities `(B, T, num_classes)`.
+    """
+    frames = clip_input(clip_length, image_size)
+    spec = SkipSpec(delay=skip_delay, kind=skip_kind, span=skip_span)
+    stages = resnet_stages(
+        folded_frames(frames), depth, width, {unit: spec for unit in skip_units}, clip_length
+    )
+    features = keras.layers.GlobalAveragePooling2D(name="avg_pool")(stages["conv5"])
+    if dropout:
+        features = keras.layers.Dropout(dropout, name="dropout")(features)
+    logits = keras.layers.Dense(num_classes, name="predictions")(features)
+    probabilities = keras.layers.Activation("softmax", dtype="float32", name="softmax")(logits)
+    per_frame = UnfoldTime(clip_length, dtype="float32", name="frame_probabilities")(probabilities)
+    clip_probabilities = keras.layers.GlobalAveragePooling1D(dtype="float32", name="frame_average")(per_frame)
+    return keras.Model(frames, clip_probabilities, name=name)

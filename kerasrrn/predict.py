@@ -1,0 +1,105 @@
+"""`python -m kerasrrn.predict`: classify video files with a trained model.
+
+    python -m kerasrrn.predict RUN_DIR|SAVED_MODEL VIDEO [VIDEO ...] [--top-k 5] [--json]
+
+Each video is decoded with PyAV as its dataset was prepared (that dataset's frame step and
+shorter side; every frame at full size for a SavedModel without `--data`); `num_test_clips`
+evenly spaced clips are centre-cropped exactly as `python -m kerasrrn.evaluate` takes them
+(short videos loop) and their probabilities averaged. Prints the top-k classes per video, or with
+`--json` one JSON list of `{"video": ..., "top5": [{"class": ..., "score": ...}, ...]}`.
+
+A video that cannot be decoded gets one line on stderr naming it and the reason; the others are
+still predicted. Exit status 1 if any video failed, 0 otherwise, 2 for usage errors.
+"""
+
+import json
+import sys
+
+import numpy as np
+
+from kerasrrn import config as config_lib
+from kerasrrn.inference import add_view_flags, positive_int, view_overrides
+
+
+def build_parser():
+    parser = config_lib.OneLineArgumentParser(
+        prog="python -m kerasrrn.predict",
+        description="Top-k classes of video files, averaged over evenly spaced centre clips.",
+    )
+    parser.add_argument("model", metavar="RUN_DIR|SAVED_MODEL",
+                        help="a run directory of `python -m kerasrrn.fit` or a SavedModel directory")
+    parser.add_argument("videos", metavar="VIDEO", nargs="+", help="video files (anything FFmpeg reads)")
+    parser.add_argument("--top-k", type=positive_int, default=5, metavar="K",
+                        help="classes to print per video (default: 5)")
+    parser.add_argument("--json", action="store_true", help="print one JSON list instead of text")
+    parser.add_argument("--data", metavar="DIR",
+                        help="prepared dataset giving class names and decoding settings "
+                             "(default: the run's own)")
+    add_view_flags(parser)
+    return parser
+
+
+def video_probabilities(loaded, path):
+    """Mean clip probabilities of one video file.
+
+    Args:
+        loaded: `kerasrrn.inference.LoadedModel`.
+        path: str, the video file.
+
+    Returns:
+        float64 array `(C,)`.
+
+    Raises:
+        `pipelines.decode.VideoDecodeError` when the file cannot be decoded.
+    """
+    from kerasrrn.inference import center_views
+    from pipelines.decode import read_video
+
+    frames = read_video(path, loaded.stored_frame_step, loaded.stored_short_side)
+    views = center_views(frames, loaded.spec)
+    return np.asarray(loaded.model.predict_on_batch(views), dtype=np.float64).mean(axis=0)
+
+
+def top_classes(probabilities, class_names, top_k):
+    """`[{"class": name, "score": float}, ...]`, the `top_k` best first."""
+    from kerasrrn.metrics import top_k_classes
+
+    best = top_k_classes(probabilities[None], min(top_k, len(class_names)))[0]
+    return [{"class": class_names[index], "score": float(probabilities[index])} for index in best]
+
+
+def print_text(prediction):
+    print(prediction["video"])
+    for entry in prediction["top5"]:
+        print(f"  {entry['score']:.3f}  {entry['class']}", flush=True)
+
+
+def main(argv=None):
+    from kerasrrn.inference import load_model
+    from pipelines.decode import VideoDecodeError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        loaded = load_model(args.model, args.data, **view_overrides(args))
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(str(error))
+    predictions, failed = [], 0
+    for video in args.videos:
+        try:
+            probabilities = video_probabilities(loaded, video)
+        except VideoDecodeError as error:
+            print(f"{parser.prog}: cannot predict {error.path}: {error.reason}", file=sys.stderr)
+            failed += 1
+            continue
+        prediction = {"video": video, "top5": top_classes(probabilities, loaded.class_names, args.top_k)}
+        predictions.append(prediction)
+        if not args.json:
+            print_text(prediction)
+    if args.json:
+        print(json.dumps(predictions, indent=2))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

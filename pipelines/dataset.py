@@ -1,0 +1,169 @@
+"""tf.data input pipelines over prepared TFRecord datasets (`pipelines.records`).
+
+`build_dataset` gives what `model.fit` consumes: batches of clips `(B, T, S, S, 3)` float32
+pixel values in [0, 255] and sparse labels `(B,)`. `build_eval_dataset` gives every test view
+(clip x crop) of every video with the video's id, for video-level (multi-clip) evaluation.
+Only the sampled frames are JPEG-decoded.
+"""
+
+import dataclasses
+import os
+
+import tensorflow as tf
+
+from pipelines import clips, records
+
+# Parsed splits smaller than this are cached in memory after the first epoch.
+CACHE_LIMIT_BYTES = 1 << 30
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipSpec:
+    """How clips are taken from videos and shaped (the data part of a run config).
+
+    Attributes mirror `kerasrrn.config.DataConfig` of the same names.
+    """
+
+    clip_length: int = 8
+    frame_step: int = 1
+    image_size: int = 64
+    num_test_clips: int = 1
+    three_crop: bool = False
+    flip: bool = False
+    min_crop_scale: float = 0.6
+    brightness: float = 0.1
+    contrast: float = 0.1
+    short_video: str = "loop"
+    shuffle_buffer: int = 512
+    deterministic: bool = False
+
+    @classmethod
+    def from_config(cls, data_config):
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{name: getattr(data_config, name) for name in names})
+
+
+def resolve_split(data_dir, split):
+    """Returns `split`, or `test` when `split` is `validation` and the dataset has none.
+
+    Raises:
+        ValueError naming the dataset and its splits when the split does not exist.
+    """
+    available = records.read_dataset_info(data_dir)["splits"]
+    if split in available and records.list_shards(data_dir, split):
+        return split
+    if split == "validation" and "test" in available:
+        return "test"
+    raise ValueError(
+        f"{data_dir} has no split {split!r} (it has: {', '.join(sorted(available))})"
+    )
+
+
+def _records(data_dir, split, shuffle, deterministic):
+    shards = records.list_shards(data_dir, split)
+    if not shards:
+        raise ValueError(f"{data_dir}: no shards for split {split!r}")
+    files = tf.data.Dataset.from_tensor_slices(shards)
+    if shuffle:
+        files = files.shuffle(len(shards), reshuffle_each_iteration=True)
+    dataset = files.interleave(
+        tf.data.TFRecordDataset,
+        cycle_length=min(len(shards), 8),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic or not shuffle,
+    )
+    dataset = dataset.map(records.parse_sequence_example, num_parallel_calls=tf.data.AUTOTUNE)
+    if sum(os.path.getsize(shard) for shard in shards) < CACHE_LIMIT_BYTES:
+        dataset = dataset.cache()
+    return dataset
+
+
+def _options(deterministic):
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    return options
+
+
+def train_clip(example, spec):
+    """One augmented training clip from a parsed example.
+
+    Returns:
+        (float32 `(T, S, S, 3)`, int32 label).
+    """
+    indices = clips.random_clip_indices(
+        tf.shape(example["frames"])[0], spec.clip_length, spec.frame_step, spec.short_video
+    )
+    clip = clips.decode_frames(example["frames"], indices)
+    clip = clips.random_resized_crop(clip, spec.image_size, spec.min_crop_scale)
+    if spec.flip:
+        clip = clips.random_flip(clip)
+    if spec.brightness or spec.contrast:
+        clip = clips.random_color_jitter(clip, spec.brightness, spec.contrast)
+    return clip, tf.cast(example["label"], tf.int32)
+
+
+def eval_views(example, spec):
+    """Every test view of one video: `num_test_clips` evenly spaced clips, each as one centre
+    crop or three crops.
+
+    Returns:
+        (float32 `(V, T, S, S, 3)`, int32 labels `(V,)`, string media ids `(V,)`) with
+        `V = num_test_clips * (3 if three_crop else 1)`.
+    """
+    indices = clips.even_clip_indices(
+        tf.shape(example["frames"])[0], spec.clip_length, spec.frame_step,
+        spec.num_test_clips, spec.short_video,
+    )
+    decoded = clips.decode_frames(example["frames"], tf.reshape(indices, [-1]))
+    decoded = tf.reshape(decoded, tf.concat([tf.shape(indices), tf.shape(decoded)[1:]], 0))
+    if spec.three_crop:
+        views = tf.map_fn(
+            lambda clip: clips.three_crops(clip, spec.image_size), decoded,
+            fn_output_signature=tf.TensorSpec([3, spec.clip_length, spec.image_size, spec.image_size, 3], tf.float32),
+        )
+        views = tf.reshape(views, [-1, spec.clip_length, spec.image_size, spec.image_size, 3])
+    else:
+        views = tf.map_fn(
+            lambda clip: clips.center_crop(clip, spec.image_size), decoded,
+            fn_output_signature=tf.TensorSpec([spec.clip_length, spec.image_size, spec.image_size, 3], tf.float32),
+        )
+    count = tf.shape(views)[0]
+    labels = tf.fill([count], tf.cast(example["label"], tf.int32))
+    media_ids = tf.fill([count], example["media_id"])
+    return views, labels, media_ids
+
+
+def build_dataset(data_dir, split, spec, batch_size, training):
+    """The dataset `model.fit` and `model.evaluate` consume.
+
+    Args:
+        data_dir: str, a prepared dataset directory.
+        split: str, e.g. `train`, `validation`, `test`.
+        spec: `ClipSpec`.
+        batch_size: int, clips per batch.
+        training: bool. True: shuffled, one random augmented clip per video, full batches
+            only. False: the centre view(s) of each video in file order, as in `eval_views`.
+
+    Returns:
+        `tf.data.Dataset` of (float32 `(B, T, S, S, 3)`, int32 `(B,)`).
+    """
+    dataset = _records(data_dir, split, shuffle=training, deterministic=spec.deterministic)
+    if training:
+        dataset = dataset.shuffle(spec.shuffle_buffer, reshuffle_each_iteration=True)
+        dataset = dataset.map(lambda example: train_clip(example, spec), num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.batch(batch_size, drop_remainder=True)
+    else:
+        dataset = dataset.map(lambda example: eval_views(example, spec)[:2], num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.unbatch().batch(batch_size)
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(_options(spec.deterministic or not training))
+
+
+def build_eval_dataset(data_dir, split, spec, batch_size):
+    """Every view of every video with its id, in file order, for video-level evaluation.
+
+    Returns:
+        `tf.data.Dataset` of (float32 `(B, T, S, S, 3)`, int32 labels `(B,)`, string ids `(B,)`).
+    """
+    dataset = _records(data_dir, split, shuffle=False, deterministic=True)
+    dataset = dataset.map(lambda example: eval_views(example, spec), num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.unbatch().batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(_options(True))

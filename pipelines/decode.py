@@ -1,0 +1,146 @@
+"""Video decoding with PyAV (FFmpeg bindings): frames as uint8 RGB arrays `(H, W, 3)`.
+
+Every frame is decoded (inter-frame codecs need them all), but only every `frame_step`-th one is
+converted to RGB and resized, which is where most of the time goes. Resizing uses FFmpeg's
+swscale (bilinear) so the shorter side becomes `short_side`, keeping the aspect ratio.
+
+PyAV, not OpenCV: measured in `benchmarks/RESULTS_prepare.md`.
+
+Example:
+>>> frames = read_video("v_ApplyEyeMakeup_g01_c01.avi", frame_step=2, short_side=128)
+>>> frames.shape, frames.dtype
+((82, 128, 170, 3), dtype('uint8'))
+"""
+
+import os
+
+import av
+import numpy as np
+
+
+class VideoDecodeError(Exception):
+    """A video that could not be decoded; `str()` is one line naming the file and the reason.
+
+    Attributes:
+        path: str, the video file.
+        reason: str, what went wrong, e.g. `empty file (0 bytes)`.
+    """
+
+    def __init__(self, path, reason):
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+def resized_size(width, height, short_side):
+    """`(width, height)` scaled so the shorter side is `short_side` (0 keeps the size)."""
+    if short_side == 0 or min(width, height) == short_side:
+        return width, height
+    scale = short_side / min(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _to_rgb(frame, short_side):
+    """One `av.VideoFrame` as a uint8 RGB array `(H, W, 3)`, shorter side `short_side`."""
+    width, height = resized_size(frame.width, frame.height, short_side)
+    return frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="BILINEAR")
+
+
+def _open(path):
+    """Opens `path`, turning every way it can fail to open into a `VideoDecodeError`."""
+    try:
+        if os.path.getsize(path) == 0:
+            raise VideoDecodeError(path, "empty file (0 bytes)")
+        return av.open(str(path))
+    except av.error.InvalidDataError as error:
+        raise VideoDecodeError(path, f"not a video FFmpeg can read ({error.strerror})") from error
+    except OSError as error:
+        raise VideoDecodeError(path, f"cannot read the path ({error.strerror})") from error
+
+
+def iter_frames(path, frame_step=1, short_side=0):
+    """Yields every `frame_step`-th frame of a video file, from the first one.
+
+    Args:
+        path: str or path-like, the video file.
+        frame_step: int, default 1. Keep frames 0, k, 2k, ...
+        short_side: int, default 0. Resize so the shorter side has this many pixels; 0 keeps.
+
+    Yields:
+        uint8 arrays `(H, W, 3)`, RGB.
+
+    Raises:
+        VideoDecodeError: for an empty, unreadable or non-video file, a file without a video
+            stream, or one that ends before the frames its header announces (truncated).
+    """
+    if frame_step < 1 or short_side < 0:
+        raise ValueError(
+            f"Expected frame_step >= 1 and short_side >= 0. Received: frame_step={frame_step}, "
+            f"short_side={short_side}"
+        )
+    with _open(path) as container:
+        if not container.streams.video:
+            raise VideoDecodeError(path, "no video stream")
+        stream = container.streams.video[0]
+        announced = stream.frames
+        decoded = 0
+        try:
+            for frame in container.decode(stream):
+                if decoded % frame_step == 0:
+                    yield _to_rgb(frame, short_side)
+                decoded += 1
+        except av.error.FFmpegError as error:
+            raise VideoDecodeError(
+                path, f"truncated or corrupt after {decoded} frames ({error.strerror})"
+            ) from error
+        if decoded < announced:
+            raise VideoDecodeError(
+                path, f"truncated: decoded {decoded} of the {announced} frames its header announces"
+            )
+        if decoded == 0:
+            raise VideoDecodeError(path, "the video stream holds no frames")
+
+
+def read_video(path, frame_step=1, short_side=0, min_frames=1):
+    """Decodes a whole video file into one array.
+
+    Args:
+        path: str or path-like, the video file.
+        frame_step: int, default 1. Keep every `frame_step`-th frame.
+        short_side: int, default 0. Resize so the shorter side has this many pixels; 0 keeps.
+        min_frames: int, default 1. Fewer kept frames raise `VideoDecodeError`.
+
+    Returns:
+        uint8 array `(N, H, W, 3)`, RGB, `N >= min_frames`.
+    """
+    frames = list(iter_frames(path, frame_step, short_side))
+    return np.stack(_at_least(frames, min_frames, path, frame_step))
+
+
+def select_frames(frames, frame_step=1, short_side=0, min_frames=1, name="<frames>"):
+    """Applies `frame_step` and `short_side` to frames decoded elsewhere (e.g. TFDS).
+
+    Args:
+        frames: uint8 array `(N, H, W, 3)`.
+        frame_step, short_side, min_frames: as in `read_video`.
+        name: str, names the video in a `VideoDecodeError`.
+
+    Returns:
+        uint8 array `(ceil(N / frame_step), H', W', 3)`.
+    """
+    kept = [
+        _to_rgb(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24"), short_side)
+        for frame in frames[::frame_step]
+    ]
+    return np.stack(_at_least(kept, min_frames, name, frame_step))
+
+
+def _at_least(frames, min_frames, path, frame_step):
+    """`frames` unchanged, or a `VideoDecodeError` when there are fewer than `min_frames`."""
+    if len(frames) < min_frames:
+        raise VideoDecodeError(
+            path,
+            f"too short: {len(frames)} frames kept with frame_step={frame_step}, "
+            f"fewer than the {min_frames} needed (--min-frames)",
+        )
+    return frames

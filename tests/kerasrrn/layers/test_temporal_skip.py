@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+from keras.src.testing import TestCase
+
+from kerasrrn.layers import TemporalSkip
+
+pytestmark = pytest.mark.backend_agnostic
+
+
+def shift_reference(x, clip_length, delay):
+    """numpy: frame t of every clip gets frame t - delay of the same clip, zeros before."""
+    clips = x.reshape((-1, clip_length) + x.shape[1:])
+    out = np.zeros_like(clips)
+    out[:, delay:] = clips[:, : clip_length - delay]
+    return out.reshape(x.shape)
+
+
+def conv1x1_reference(x, kernel, stride):
+    return np.einsum("nhwc,cd->nhwd", x[:, ::stride, ::stride], kernel[0, 0])
+
+
+@pytest.mark.parametrize("delay", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["identity", "scalar", "channel", "conv"])
+def test_matches_numpy_reference(kind, delay):
+    rng = np.random.default_rng(delay)
+    clip_length, channels = 4, 3
+    x = rng.normal(size=(2 * clip_length, 5, 5, channels)).astype("float32")
+    layer = TemporalSkip(clip_length, delay=delay, kind=kind)
+    layer.build(x.shape)
+    if kind == "scalar":
+        weight = np.float32(-0.7)
+        expected = weight * x
+    elif kind == "channel":
+        weight = rng.normal(size=(channels,)).astype("float32")
+        expected = x * weight
+    elif kind == "conv":
+        weight = rng.normal(size=(1, 1, channels, channels)).astype("float32")
+        expected = conv1x1_reference(x, weight, 1)
+    else:
+        expected = x
+    if kind != "identity":
+        layer.set_weights([weight])
+    expected = shift_reference(expected, clip_length, delay)
+    np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_conv_projects_channels_and_stride():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 8, 8, 4)).astype("float32")
+    layer = TemporalSkip(3, delay=1, kind="conv", filters=6, strides=2)
+    layer.build(x.shape)
+    kernel = rng.normal(size=(1, 1, 4, 6)).astype("float32")
+    layer.set_weights([kernel])
+    expected = shift_reference(conv1x1_reference(x, kernel, 2), 3, 1)
+    output = np.asarray(layer(x))
+    assert output.shape == (6, 4, 4, 6) == layer.compute_output_shape(x.shape)
+    np.testing.assert_allclose(output, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_identity_has_no_weights_and_works_on_vectors():
+    layer = TemporalSkip(2, delay=1)
+    x = np.arange(8, dtype="float32").reshape(4, 2)
+    np.testing.assert_array_equal(np.asarray(layer(x)), [[0, 0], [0, 1], [0, 0], [4, 5]])
+    assert layer.weights == []
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"clip_length": 1}, "clip_length=1"),
+        ({"clip_length": 4, "delay": 4}, "delay=4"),
+        ({"clip_length": 4, "delay": 0}, "delay=0"),
+        ({"clip_length": 4, "kind": "lstm"}, "kind='lstm'"),
+        ({"clip_length": 4, "filters": 8}, "filters=8"),
+        ({"clip_length": 4, "kind": "conv", "strides": 0}, "strides=0"),
+    ],
+)
+def test_invalid_arguments_name_the_value(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TemporalSkip(**kwargs)
+
+
+class TemporalSkipLayerTest(TestCase):
+    def test_layer_contract_for_every_kind(self):
+        for kind, trainable_weights in [("identity", 0), ("scalar", 1), ("channel", 1), ("conv", 1)]:
+            self.run_layer_test(
+                TemporalSkip,
+                init_kwargs={"clip_length": 4, "delay": 2, "kind": kind},
+                input_shape=(8, 3, 3, 5),
+                expected_output_shape=(8, 3, 3, 5),
+                expected_num_trainable_weights=trainable_weights,
+                expected_num_non_trainable_weights=0,
+                supports_masking=False,
+                run_mixed_precision_check=True,
+            )

@@ -1,0 +1,78 @@
+import keras
+import numpy as np
+import pytest
+
+from kerasrrn.models import resnet
+from kerasrrn.models.pretrained import copy_weights_by_name
+
+pytestmark = pytest.mark.backend_agnostic
+
+APPLICATIONS = {50: keras.applications.ResNet50, 101: keras.applications.ResNet101,
+                152: keras.applications.ResNet152}
+
+
+def backbone(depth, width=1.0, size=64, last_stage="conv5"):
+    frames = keras.Input((size, size, 3))
+    stages = resnet.resnet_stages(frames, depth, width, last_stage=last_stage)
+    return keras.Model(frames, stages[last_stage])
+
+
+def test_resnet50_with_keras_applications_weights_gives_the_same_outputs():
+    reference = keras.applications.ResNet50(weights=None, include_top=False, input_shape=(64, 64, 3))
+    ours = backbone(50)
+    assert copy_weights_by_name(reference, ours) == len([l for l in reference.layers if l.weights])
+    frames = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype("float32")
+    difference = np.abs(np.asarray(ours(frames)) - np.asarray(reference(frames)))
+    assert difference.max() < 1e-4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("depth", [101, 152])
+def test_deep_resnets_name_and_shape_every_weight_as_keras_applications(depth):
+    reference = APPLICATIONS[depth](weights=None, include_top=False, input_shape=(32, 32, 3))
+    ours = backbone(depth, size=32)
+    weights = lambda model: {l.name: [w.shape for w in l.weights] for l in model.layers if l.weights}
+    assert weights(ours) == weights(reference)
+
+
+@pytest.mark.parametrize("depth, units", [(18, 8), (34, 16), (50, 16), (101, 33), (152, 50)])
+def test_unit_names_count_every_residual_unit(depth, units):
+    names = resnet.unit_names(depth)
+    assert len(names) == units and names[0] == "conv2_block1" and names[-1].startswith("conv5")
+
+
+@pytest.mark.parametrize("depth, channels", [(18, 128), (34, 128)])
+def test_basic_unit_resnets_downsample_32x_with_width_multiplier(depth, channels):
+    model = backbone(depth, width=0.25)
+    assert model.output.shape == (None, 2, 2, channels)
+    assert model.get_layer("conv5_block2_out") is not None
+
+
+def test_last_stage_builds_only_up_to_the_tap():
+    model = backbone(18, width=0.25, last_stage="conv3")
+    assert model.output.shape == (None, 8, 8, 32)
+    assert not any(layer.name.startswith("conv4") for layer in model.layers)
+
+
+@pytest.mark.parametrize(
+    "depth, skips, message",
+    [
+        (18, {"conv6_block1": resnet.SkipSpec()}, "Unknown residual unit 'conv6_block1'"),
+        (18, {"conv3_block2": resnet.SkipSpec(span=3)}, "span=3"),
+        (18, {"conv3_block1": resnet.SkipSpec()}, "use kind='conv'"),
+        (50, {"conv2_block1": resnet.SkipSpec(kind="channel")}, "use kind='conv'"),
+        (18, {"conv3_block2": resnet.SkipSpec(delay=8)}, "delay=8"),
+    ],
+)
+def test_impossible_skips_are_rejected_with_the_unit_named(depth, skips, message):
+    with pytest.raises(ValueError, match=message):
+        resnet.check_skips(depth, skips, clip_length=8)
+
+
+def test_conv_skip_into_a_downsampling_unit_projects_the_stage_input():
+    frames = keras.Input((64, 64, 3))
+    skips = {"conv4_block1": resnet.SkipSpec(kind="conv"), "conv2_block1": resnet.SkipSpec()}
+    stages = resnet.resnet_stages(frames, 18, 0.25, skips, clip_length=2)
+    model = keras.Model(frames, stages["conv5"])
+    assert model.get_layer("conv4_block1_temporal_skip").output.shape == (None, 4, 4, 64)
+    assert model(np.zeros((4, 64, 64, 3), "float32")).shape == (4, 2, 2, 128)

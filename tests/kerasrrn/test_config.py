@@ -1,0 +1,95 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from kerasrrn import config as config_lib
+from kerasrrn.fit import build_parser
+
+
+def parse(argv):
+    return config_lib.parse_config(build_parser(), argv)[1]
+
+
+def test_defaults_then_file_then_flags(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"model": {"depth": 34, "skip_units": ["conv4_block3"]}, "train": {"epochs": 3}}))
+    config = parse(["--config", str(path), "--epochs", "5", "--skip-units", "conv4_block2,conv5_block2", "--flip"])
+    assert config.model.depth == 34
+    assert config.train.epochs == 5
+    assert config.model.skip_units == ["conv4_block2", "conv5_block2"]
+    assert config.data.flip is True
+    assert config.train.batch_size == config_lib.TrainConfig().batch_size
+
+
+def test_yaml_config_and_save_round_trip(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("data:\n  clip_length: 4\nmodel:\n  model: resnet\n")
+    config = parse(["--config", str(path)])
+    assert (config.data.clip_length, config.model.model) == (4, "resnet")
+    config_lib.save(config, tmp_path / "saved.json")
+    assert config_lib.load(tmp_path / "saved.json") == config
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ({"modle": {}}, "unknown section 'modle'"),
+        ({"model": {"dept": 18}}, "unknown key model.dept"),
+        ({"model": {"depth": 19}}, "model.depth: expected one of 18, 34, 50, 101, 152, got 19"),
+        ({"train": {"epochs": "ten"}}, "train.epochs: expected an integer, got 'ten'"),
+        ({"train": {"epochs": 0}}, "train.epochs: expected a value >= 1, got 0"),
+        ({"data": {"flip": "yes"}}, "data.flip: expected true or false"),
+    ],
+)
+def test_bad_config_files_name_the_key(tmp_path, content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(config_lib.ConfigError, match=message):
+        config_lib.load(path)
+
+
+def test_run_name_follows_the_config_but_not_where_it_runs():
+    a, b = config_lib.Config(), config_lib.Config()
+    b.train.run_dir = "elsewhere"
+    assert a.run_name == b.run_name and a.run_name.startswith("rrn-")
+    b.model.skip_delay = 2
+    assert a.run_name != b.run_name
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--epochs", "x"], "--epochs: expected an integer, got 'x'"),
+        (["--model", "cnn"], "--model: expected one of rrn, resnet"),
+        (["--epochs", "-1"], "--epochs: expected a value >= 1, got -1"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--skip-units", "conv9_block1"], "Unknown residual unit 'conv9_block1'"),
+        (["--clip-length", "4", "--skip-delay", "4"], "delay=4"),
+        (["--source", "prepared"], "--data-dir is required"),
+        (["--config", "missing.json"], "--config missing.json: no such file"),
+    ],
+)
+def test_fit_usage_errors_exit_2_with_one_line(argv, message, tmp_path, monkeypatch, capsys):
+    from kerasrrn.fit import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--run-dir", str(tmp_path)])
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("python -m kerasrrn.fit: error:")
+    assert message in lines[0]
+    assert not (tmp_path / "data").exists()
+
+
+def test_usage_error_exit_status_from_the_command_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "kerasrrn.fit", "--image-size", "big"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "python -m kerasrrn.fit: error: --image-size: expected an integer, got 'big'"
+    )

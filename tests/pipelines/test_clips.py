@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipelines import clips, records
+from pipelines.dataset import ClipSpec, eval_views, train_clip
+
+
+def test_random_clip_indices_take_every_kth_frame_inside_the_video():
+    tf.random.set_seed(0)
+    starts = set()
+    for _ in range(50):
+        indices = clips.random_clip_indices(20, 4, 3).numpy()
+        np.testing.assert_array_equal(np.diff(indices), 3)
+        assert 0 <= indices[0] and indices[-1] < 20
+        starts.add(indices[0])
+    assert starts == set(range(0, 20 - 9))
+
+
+@pytest.mark.parametrize("short_video, expected", [("loop", [0, 2, 4, 1, 3]), ("repeat_last", [0, 2, 4, 4, 4])])
+def test_short_videos_loop_or_repeat_the_last_frame(short_video, expected):
+    np.testing.assert_array_equal(clips.random_clip_indices(5, 5, 2, short_video).numpy(), expected)
+
+
+def test_even_clip_indices_spread_clips_over_the_whole_video():
+    indices = clips.even_clip_indices(30, 4, 2, num_clips=3).numpy()
+    np.testing.assert_array_equal(indices[:, 0], [0, 12, 23])  # starts 0, 11.5, 23 (30 - 7)
+    np.testing.assert_array_equal(indices[2], [23, 25, 27, 29])
+    np.testing.assert_array_equal(clips.even_clip_indices(30, 4, 2, 1).numpy(), [[12, 14, 16, 18]])
+
+
+def test_center_and_three_crops_cut_along_the_longer_side():
+    clip = np.zeros((2, 40, 80, 3), np.uint8)
+    clip[:, :, :, 0] = np.arange(80)[None, None, :]
+    centre = clips.center_crop(clip, 20).numpy()
+    assert centre.shape == (2, 20, 20, 3)
+    crops = clips.three_crops(clip, 20).numpy()
+    assert crops.shape == (3, 2, 20, 20, 3)
+    red = crops[..., 0].mean(axis=(1, 2, 3))
+    assert red[0] < red[1] < red[2]
+    np.testing.assert_allclose(crops[1], centre)
+
+
+def test_augmentation_is_the_same_for_every_frame_of_a_clip():
+    frame = np.random.default_rng(0).integers(0, 255, (1, 32, 48, 3), dtype=np.uint8)
+    clip = np.repeat(frame, 4, axis=0)
+    for augment in (lambda c: clips.random_resized_crop(c, 24, 0.3), clips.random_flip,
+                    lambda c: clips.random_color_jitter(tf.cast(c, tf.float32), 0.2, 0.2)):
+        out = augment(clip).numpy()
+        for t in range(1, 4):
+            np.testing.assert_allclose(out[t], out[0])
+
+
+def example_with_frames(num_frames, size=16):
+    """A parsed example whose frame t is filled with the value 10 * t."""
+    jpegs = [records.encode_jpeg(np.full((size, size, 3), 10 * t, np.uint8), 100) for t in range(num_frames)]
+    return {"frames": tf.constant(jpegs), "label": tf.constant(3, tf.int64),
+            "label_text": tf.constant("x"), "media_id": tf.constant("v1")}
+
+
+def test_only_sampled_frames_arrive_in_order():
+    spec = ClipSpec(clip_length=3, frame_step=2, image_size=16, num_test_clips=2, brightness=0, contrast=0,
+                    min_crop_scale=1.0)
+    views, labels, ids = eval_views(example_with_frames(10), spec)
+    assert views.shape == (2, 3, 16, 16, 3) and list(labels.numpy()) == [3, 3]
+    np.testing.assert_allclose(views.numpy()[:, :, 8, 8, 0], [[0, 20, 40], [50, 70, 90]], atol=2)
+    assert list(ids.numpy()) == [b"v1", b"v1"]
+    clip, label = train_clip(example_with_frames(10), spec)
+    values = clip.numpy()[:, 8, 8, 0]
+    np.testing.assert_allclose(np.diff(values), 20, atol=2)
+    three = eval_views(example_with_frames(10), ClipSpec(clip_length=3, image_size=16, num_test_clips=2, three_crop=True))
+    assert three[0].shape == (6, 3, 16, 16, 3)

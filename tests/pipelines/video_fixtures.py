@@ -1,0 +1,132 @@
+"""Tiny videos and dataset trees for the pipeline tests, written with PyAV.
+
+Frame `i` of a fixture video is one flat colour, `frame_colour(i)`, so a test can tell which
+frames a decoder kept.
+"""
+
+import pathlib
+
+import av
+import numpy as np
+
+WIDTH, HEIGHT = 32, 24
+NUM_FRAMES = 12
+
+
+def frame_colour(index):
+    """The RGB colour of frame `index`: red counts up by 16 (up to 15 frames), green down, blue fixed."""
+    return (16 * index, 255 - 16 * index, 128)
+
+
+def write_video(path, num_frames=NUM_FRAMES, width=WIDTH, height=HEIGHT, codec="mpeg4", rate=25):
+    """Writes a video whose frame `i` is filled with `frame_colour(i)`; returns the path."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(num_frames):
+            image = np.empty((height, width, 3), np.uint8)
+            image[:] = frame_colour(index)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def truncate(path, keep_fraction=0.9):
+    """Cuts a file to its first `keep_fraction` of bytes, as an interrupted download would."""
+    data = pathlib.Path(path).read_bytes()
+    pathlib.Path(path).write_bytes(data[: int(len(data) * keep_fraction)])
+    return path
+
+
+def ucf_name(class_name, group, clip):
+    return f"{class_name}/v_{class_name}_g{group:02d}_c{clip:02d}.avi"
+
+
+def make_ucf101_tree(root, class_names=("ApplyEyeMakeup", "Basketball"), groups=(1, 2, 8)):
+    """An official UCF-101 layout; split 1 trains on group 8, tests on groups 1 and 2.
+
+    Returns:
+        dict of split name to the list of relative video paths it lists.
+    """
+    root = pathlib.Path(root)
+    lists = root / "ucfTrainTestlist"
+    lists.mkdir(parents=True)
+    (lists / "classInd.txt").write_text(
+        "".join(f"{label} {name}\n" for label, name in enumerate(class_names, start=1))
+    )
+    listed = {"train": [], "test": []}
+    for label, class_name in enumerate(class_names, start=1):
+        for group in groups:
+            relative = ucf_name(class_name, group, 1)
+            write_video(root / "UCF-101" / relative)
+            listed["train" if group == 8 else "test"].append(relative)
+    labels = {name: label for label, name in enumerate(class_names, start=1)}
+    (lists / "trainlist01.txt").write_text(
+        "".join(f"{path} {labels[path.split('/')[0]]}\n" for path in listed["train"])
+    )
+    (lists / "testlist01.txt").write_text("".join(f"{path}\n" for path in listed["test"]))
+    return listed
+
+
+def make_hmdb51_tree(root, split_marks):
+    """An official HMDB51 layout.
+
+    Args:
+        root: the folder to write.
+        split_marks: dict of class name to a dict of video name to its mark (0, 1 or 2) in
+            `<class>_test_split1.txt`.
+    """
+    root = pathlib.Path(root)
+    splits_dir = root / "testTrainMulti_7030_splits"
+    splits_dir.mkdir(parents=True)
+    for class_name, marks in split_marks.items():
+        for video in marks:
+            write_video(root / class_name / video)
+        (splits_dir / f"{class_name}_test_split1.txt").write_text(
+            "".join(f"{video} {mark} \n" for video, mark in marks.items())
+        )
+
+
+def make_tfds_dataset(data_dir, videos_per_split=3):
+    """Prepares a tiny TFDS video dataset `kerasrrn_tiny_videos` (classes `a`, `b`) in
+    `data_dir`; example `i` has `NUM_FRAMES` frames coloured as in `write_video`, label `i % 2`."""
+    import tensorflow_datasets as tfds
+    from tensorflow_datasets.core.registered import skip_registration
+
+    # Unregistered, so `tfds.builder(name, data_dir=...)` finds it from its files alone, as it
+    # would any prepared dataset whose builder code is absent.
+    with skip_registration():
+        builder_class = _tiny_videos_builder_class(tfds, videos_per_split)
+    builder = builder_class(data_dir=str(data_dir))
+    builder.download_and_prepare()
+    return builder.name
+
+
+def _tiny_videos_builder_class(tfds, videos_per_split):
+    class KerasrrnTinyVideos(tfds.core.GeneratorBasedBuilder):
+        VERSION = tfds.core.Version("1.0.0")
+
+        def _info(self):
+            return self.dataset_info_from_configs(
+                features=tfds.features.FeaturesDict(
+                    {
+                        "video": tfds.features.Video(shape=(None, HEIGHT, WIDTH, 3)),
+                        "label": tfds.features.ClassLabel(names=["a", "b"]),
+                    }
+                )
+            )
+
+        def _split_generators(self, dl_manager):
+            return {"train": self._generate_examples(), "test": self._generate_examples()}
+
+        def _generate_examples(self):
+            video = np.empty((NUM_FRAMES, HEIGHT, WIDTH, 3), np.uint8)
+            for index in range(NUM_FRAMES):
+                video[index] = frame_colour(index)
+            for index in range(videos_per_split):
+                yield index, {"video": video, "label": index % 2}
+
+    return KerasrrnTinyVideos
