@@ -1,25 +1,45 @@
 """kerasrrn: recurrent residual networks (RRN, MRRN) for video action recognition in Keras 3.
 
-Importing the package registers every custom layer, so saved `.keras` models load without
+Importing the package registers every custom object (layers, the fusion layer, the loss and
+the learning-rate schedule), so saved `.keras` models and compiled checkpoints load without
 `custom_objects`. Layers and models use `keras.ops` only; TensorFlow is imported lazily by the
 commands and `pipelines`.
 """
 
-from kerasrrn import layers, models
+from kerasrrn import layers, losses, models, schedules
 from kerasrrn.layers import SRU, FoldTime, FramePreprocessing, SRUCell, TemporalSkip, UnfoldTime
-from kerasrrn.models import build_model, build_rrn
+from kerasrrn.losses import SparseSmoothedCrossentropy
+from kerasrrn.models import (
+    MRRNFusion,
+    build_fused_mrrn,
+    build_model,
+    build_mrrn,
+    build_mrrn_shared,
+    build_resnet_lstm,
+    build_rrn,
+)
+from kerasrrn.schedules import WarmupDecay
 
 __version__ = "0.1.0"
 
 __all__ = [
     "SRU",
-    "SRUCell",
     "FoldTime",
     "FramePreprocessing",
+    "MRRNFusion",
+    "SRUCell",
+    "SparseSmoothedCrossentropy",
     "TemporalSkip",
     "UnfoldTime",
+    "WarmupDecay",
+    "build_fused_mrrn",
     "build_model",
+    "build_mrrn",
+    "build_mrrn_shared",
+    "build_resnet_lstm",
     "build_rrn",
     "layers",
+    "losses",
     "models",
+    "schedules",
 ]

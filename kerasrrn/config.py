@@ -91,7 +91,7 @@ class ModelConfig:
 @dataclasses.dataclass
 class TrainConfig:
     epochs: int = option(30, "training epochs", minimum=1)
-    batch_size: int = option(16, "clips per batch (global)", minimum=1)
+    batch_size: int = option(16, "clips per batch per replica (global batch = this x replicas)", minimum=1)
     steps_per_epoch: int = option(0, "steps per epoch (0 = one pass over the training split)", minimum=0)
     learning_rate: float = option(0.003, "peak learning rate", minimum=0.0)
     optimizer: str = option("adamw", "optimizer", choices=("adamw", "sgd"))
@@ -107,7 +107,8 @@ class TrainConfig:
     backup_every: int = option(0, "BackupAndRestore every N steps (0 = every epoch)", minimum=0)
     strategy: str = option("auto", "auto | one_device | mirrored | multi_worker | tpu",
                            choices=("auto", "one_device", "mirrored", "multi_worker", "tpu"))
-    export: bool = option(False, "export the best checkpoint as a SavedModel when training ends")
+    export: bool = option(True, "export the best checkpoint to saved_models/<name>/<version> (TF "
+                          "Serving layout) when training ends")
     warmup_epochs: int = option(1, "linear warm-up epochs", minimum=0)
     seed: int = option(1234, "random seed (data generation, shuffling, initialisation)", minimum=0)
     precision: str = option(

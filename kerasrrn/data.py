@@ -27,9 +27,12 @@ class RunData:
     def videos(self, split):
         return records.read_dataset_info(self.path)["splits"][split]["videos"]
 
+    def num_shards(self, split):
+        return len(records.list_shards(self.path, split))
+
     def num_views(self, split):
         """Test views of `split`: videos x clips per video x crops per clip."""
-        return self.videos(split) * self.spec.num_test_clips * (3 if self.spec.three_crop else 1)
+        return self.videos(split) * self.spec.views_per_video
 
     def train_dataset(self, batch_size):
         return build_dataset(self.path, self.train_split, self.spec, batch_size, training=True)

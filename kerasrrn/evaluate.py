@@ -86,7 +86,7 @@ def write_predictions(path, video_ids, video_labels, video_scores, class_names):
 
 def print_summary(report, loaded, written):
     spec, class_names = loaded.spec, loaded.class_names
-    crops = 3 if spec.three_crop else 1
+    crops = spec.crops_per_clip
     print(
         f"{loaded.description} on {loaded.data_path} [{report['split']}: {report['num_samples']} videos, "
         f"{report['num_views']} views = {spec.num_test_clips} clips x {crops} crop{'s' * (crops > 1)}]"
@@ -142,7 +142,7 @@ def evaluate(loaded, split, args):
     spec = loaded.spec
     dataset = build_eval_dataset(loaded.data_path, split, spec, args.batch_size or loaded.batch_size)
     videos = records.read_dataset_info(loaded.data_path)["splits"][split]["videos"]
-    num_views = videos * spec.num_test_clips * (3 if spec.three_crop else 1)
+    num_views = videos * spec.views_per_video
     views = evaluation.predict_views(loaded.model, dataset, args.verbose, num_views)
     report, video_ids, video_labels, video_scores = evaluation.video_report(*views, loaded.class_names)
     report.update({

@@ -231,26 +231,3 @@ def _check_views_fit(input_shape, spec, source):
     for flag, size, wanted in zip(flags, input_shape, expected):
         if size is not None and size != wanted:
             raise InferenceError(f"{flag} {wanted}: {source} takes {size}")
-
-
-def center_views(frames, spec):
-    """The `spec.num_test_clips` evenly spaced centre-cropped clips of one decoded video, taken
-    as `pipelines.dataset.eval_views` takes them from stored frames (short videos per
-    `spec.short_video`).
-
-    Args:
-        frames: uint8 array `(N, H, W, 3)`.
-        spec: `ClipSpec`.
-
-    Returns:
-        float32 array `(num_test_clips, T, S, S, 3)`, pixel values in [0, 255].
-    """
-    import tensorflow as tf
-
-    indices = clips.even_clip_indices(
-        len(frames), spec.clip_length, spec.frame_step, spec.num_test_clips, spec.short_video
-    )
-    # Cropping works frame by frame, so all clips' frames go through it as one sequence.
-    cropped = clips.center_crop(tf.gather(frames, tf.reshape(indices, [-1])), spec.image_size)
-    size = spec.image_size
-    return tf.reshape(cropped, [spec.num_test_clips, spec.clip_length, size, size, 3]).numpy()

@@ -52,11 +52,11 @@ def video_probabilities(loaded, path):
     Raises:
         `pipelines.decode.VideoDecodeError` when the file cannot be decoded.
     """
-    from kerasrrn.inference import center_views
+    from pipelines.dataset import video_views
     from pipelines.decode import read_video
 
     frames = read_video(path, loaded.stored_frame_step, loaded.stored_short_side)
-    views = center_views(frames, loaded.spec)
+    views = video_views(frames, loaded.spec).numpy()
     return np.asarray(loaded.model.predict_on_batch(views), dtype=np.float64).mean(axis=0)
 
 

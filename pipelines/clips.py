@@ -158,6 +158,20 @@ def three_crops(clip, size):
     return tf.stack([_crop_at(resized, size, position) for position in (0.0, 0.5, 1.0)])
 
 
+def crop_views(frames, clip_length, size, three_crop=False):
+    """The test views of already selected clip frames: one centre crop or three crops each.
+
+    Args:
+        frames: tensor `(C * clip_length, H, W, 3)`, the frames of `C` clips, clip after clip.
+
+    Returns:
+        float32 tensor `(V, clip_length, size, size, 3)`; `V = C`, or `3 * C` with
+        `three_crop` (all clips' first crops, then all second crops, then all third).
+    """
+    crops = three_crops(frames, size) if three_crop else center_crop(frames, size)
+    return tf.reshape(crops, [-1, clip_length, size, size, 3])
+
+
 def _crop_at(clip, size, position):
     """Crops `size x size` at a relative `position` in [0, 1] along each longer axis."""
     height, width = tf.shape(clip)[1], tf.shape(clip)[2]

@@ -37,6 +37,15 @@ class ClipSpec:
     shuffle_buffer: int = 512
     deterministic: bool = False
 
+    @property
+    def crops_per_clip(self):
+        return 3 if self.three_crop else 1
+
+    @property
+    def views_per_video(self):
+        """Test views of one video: clips x crops."""
+        return self.num_test_clips * self.crops_per_clip
+
     @classmethod
     def from_config(cls, data_config):
         names = {field.name for field in dataclasses.fields(cls)}
@@ -102,31 +111,39 @@ def train_clip(example, spec):
     return clip, tf.cast(example["label"], tf.int32)
 
 
+def test_clip_indices(num_frames, spec):
+    """Frame indices `(num_test_clips, T)` of a video's evenly spaced test clips."""
+    return clips.even_clip_indices(
+        num_frames, spec.clip_length, spec.frame_step, spec.num_test_clips, spec.short_video
+    )
+
+
+def video_views(frames, spec):
+    """Every test view of one decoded video, as `eval_views` takes them from stored frames.
+
+    Args:
+        frames: uint8 tensor `(N, H, W, 3)`, `N >= 1`.
+        spec: `ClipSpec`.
+
+    Returns:
+        float32 tensor `(V, T, S, S, 3)`, `V = spec.views_per_video`.
+    """
+    indices = test_clip_indices(tf.shape(frames)[0], spec)
+    selected = tf.gather(frames, tf.reshape(indices, [-1]))
+    return clips.crop_views(selected, spec.clip_length, spec.image_size, spec.three_crop)
+
+
 def eval_views(example, spec):
-    """Every test view of one video: `num_test_clips` evenly spaced clips, each as one centre
-    crop or three crops.
+    """Every test view of one parsed example: `num_test_clips` evenly spaced clips, each as one
+    centre crop or three crops. Only the selected frames are decoded.
 
     Returns:
         (float32 `(V, T, S, S, 3)`, int32 labels `(V,)`, string media ids `(V,)`) with
-        `V = num_test_clips * (3 if three_crop else 1)`.
+        `V = spec.views_per_video`.
     """
-    indices = clips.even_clip_indices(
-        tf.shape(example["frames"])[0], spec.clip_length, spec.frame_step,
-        spec.num_test_clips, spec.short_video,
-    )
+    indices = test_clip_indices(tf.shape(example["frames"])[0], spec)
     decoded = clips.decode_frames(example["frames"], tf.reshape(indices, [-1]))
-    decoded = tf.reshape(decoded, tf.concat([tf.shape(indices), tf.shape(decoded)[1:]], 0))
-    if spec.three_crop:
-        views = tf.map_fn(
-            lambda clip: clips.three_crops(clip, spec.image_size), decoded,
-            fn_output_signature=tf.TensorSpec([3, spec.clip_length, spec.image_size, spec.image_size, 3], tf.float32),
-        )
-        views = tf.reshape(views, [-1, spec.clip_length, spec.image_size, spec.image_size, 3])
-    else:
-        views = tf.map_fn(
-            lambda clip: clips.center_crop(clip, spec.image_size), decoded,
-            fn_output_signature=tf.TensorSpec([spec.clip_length, spec.image_size, spec.image_size, 3], tf.float32),
-        )
+    views = clips.crop_views(decoded, spec.clip_length, spec.image_size, spec.three_crop)
     count = tf.shape(views)[0]
     labels = tf.fill([count], tf.cast(example["label"], tf.int32))
     media_ids = tf.fill([count], example["media_id"])
@@ -154,7 +171,7 @@ def build_dataset(data_dir, split, spec, batch_size, training):
         dataset = dataset.batch(batch_size, drop_remainder=True)
     else:
         dataset = dataset.map(lambda example: eval_views(example, spec)[:2], num_parallel_calls=tf.data.AUTOTUNE)
-        dataset = dataset.unbatch().batch(batch_size)
+        dataset = _known_batches(dataset.unbatch().batch(batch_size), data_dir, split, spec, batch_size)
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(_options(spec.deterministic or not training))
 
 
@@ -166,4 +183,12 @@ def build_eval_dataset(data_dir, split, spec, batch_size):
     """
     dataset = _records(data_dir, split, shuffle=False, deterministic=True)
     dataset = dataset.map(lambda example: eval_views(example, spec), num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.unbatch().batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(_options(True))
+    dataset = _known_batches(dataset.unbatch().batch(batch_size), data_dir, split, spec, batch_size)
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(_options(True))
+
+
+def _known_batches(dataset, data_dir, split, spec, batch_size):
+    """Declares the number of evaluation batches (from `dataset.json`), so that Keras knows
+    where an evaluation pass ends instead of running into the end of the data."""
+    videos = records.read_dataset_info(data_dir)["splits"][split]["videos"]
+    return dataset.apply(tf.data.experimental.assert_cardinality(-(-videos * spec.views_per_video // batch_size)))

@@ -50,6 +50,11 @@ def unit_names(depth):
     ]
 
 
+def is_backbone_layer(name):
+    """Whether a layer name belongs to the ResNet backbone (stem, stages and their skips)."""
+    return name.startswith(("conv1_", "pool1_")) or name.split("_", 1)[0] in STAGE_NAMES
+
+
 def check_depth(depth):
     if depth not in STAGE_BLOCKS:
         raise ValueError(f"ResNet depth must be one of {sorted(STAGE_BLOCKS)}. Received: depth={depth}")

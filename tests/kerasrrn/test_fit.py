@@ -44,3 +44,17 @@ def test_rerun_with_another_config_under_the_same_name_is_refused(tiny_run, caps
         main([*tiny_run_argv(tiny_run.parent, tiny_run.name), "--skip-delay", "2"])
     assert exit_info.value.code == 2
     assert "holds a run with a different config" in capsys.readouterr().err
+
+
+def test_a_compiled_checkpoint_loads_after_a_plain_package_import(tiny_run):
+    """The optimizer's schedule and the loss are custom objects: `import kerasrrn` alone must
+    register them (as TF Serving users and other processes do)."""
+    import subprocess
+    import sys
+
+    code = ("import keras, kerasrrn, sys; m = keras.saving.load_model(sys.argv[1]); "
+            "print(m.optimizer.get_config()['learning_rate']['class_name'], type(m.loss).__name__)")
+    result = subprocess.run([sys.executable, "-c", code, str(tiny_run / "checkpoints" / "last.keras")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["WarmupDecay", "SparseSmoothedCrossentropy"]

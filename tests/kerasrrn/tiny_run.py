@@ -10,5 +10,5 @@ def tiny_run_argv(root, name="t"):
         "--synthetic-frames", "8", "--synthetic-frame-size", str(IMAGE_SIZE),
         "--image-size", str(IMAGE_SIZE), "--clip-length", str(CLIP_LENGTH), "--frame-step", "1",
         "--width", "0.125", "--epochs", "2", "--batch-size", "4",
-        "--num-test-clips", str(NUM_TEST_CLIPS), "--skip-units", "conv4_block2", "--verbose", "0",
+        "--num-test-clips", str(NUM_TEST_CLIPS), "--skip-units", "conv4_block2", "--verbose", "0", "--no-export",
     ]

@@ -1,0 +1,371 @@
+"""`python -m kerasrrn.export RUN_DIR`: a trained run as a SavedModel for TensorFlow Serving.
+
+Writes TF Serving's layout and model config file:
+
+    saved_models/<name>/<version>/saved_model.pb
+    saved_models/<name>/<version>/variables/
+    saved_models/<name>/<version>/assets/labels.txt    class names, one per line
+    saved_models/models.config                          every exported model, absolute base_path
+
+Signatures (preprocessing inside the graph; inputs are raw RGB uint8 pixels):
+
+- `serving_default`: `frames` uint8 `(batch, T, S, S, 3)`, clips at the model's size.
+- `video`: `frames` uint8 `(N, H, W, 3)`, one whole video of any length and size; scored as
+  evaluation scores it (`num_test_clips` evenly spaced clips of `T` frames every `frame_step`,
+  shorter side resized to `S` and centre-cropped, or three crops with `three_crop`; short
+  videos loop or repeat their last frame per `short_video`), clip probabilities averaged.
+
+Both return `probabilities` float32 `(batch, C)`, `top_classes` string `(batch, k)` and
+`top_scores` float32 `(batch, k)`, `k = min(5, C)` (`batch` = 1 for `video`).
+
+The version is written under a hidden temporary name, reloaded in a fresh Python process that
+imports only TensorFlow, compared with the Keras model, and only then renamed to its number, so
+TF Serving never sees a partial or unverified version.
+
+The run is loaded by `kerasrrn.inference.load_model` (`checkpoints/best.keras`, falling back
+to `last.keras`; class names from the run's `dataset.json`), so export, `evaluate` and `predict`
+read a run the same way. Any checkpoint whose model maps pixels `(B, T, S, S, 3)` to
+probabilities `(B, C)` exports (every model of `kerasrrn.models`).
+"""
+
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from kerasrrn import config as config_lib
+from pipelines.dataset import video_views
+
+LABELS_FILE = "labels.txt"
+MODELS_CONFIG = "models.config"
+MAX_TOP_K = 5
+VALID_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# Mixed precision: eager Keras and the reloaded graph may order float16 sums differently;
+# probabilities near 1 keep about 3 significant digits in float16.
+TOLERANCE = {"float32": 1e-5, "mixed": 1e-3}
+
+# Runs in a fresh `python -I` (no kerasrrn on the path, only TensorFlow imported): argv =
+# saved model, inputs .npz, outputs .npz. Signature outputs are written as `<signature>/<key>`.
+RELOAD_SCRIPT = """
+import sys
+import numpy as np
+import tensorflow as tf
+
+saved_model, inputs_path, outputs_path = sys.argv[1:4]
+loaded = tf.saved_model.load(saved_model)
+inputs = np.load(inputs_path)
+outputs = {}
+for signature in inputs.files:
+    result = loaded.signatures[signature](frames=tf.constant(inputs[signature]))
+    for key, value in result.items():
+        value = value.numpy()
+        outputs[f"{signature}/{key}"] = value.astype(str) if value.dtype == object else value
+assert "kerasrrn" not in sys.modules, "the reloaded SavedModel must not need kerasrrn"
+np.savez(outputs_path, **outputs)
+"""
+
+
+class ExportError(ValueError):
+    """The run directory or the export target is not acceptable (usage error, exit 2)."""
+
+
+class VerificationError(RuntimeError):
+    """The reloaded SavedModel does not reproduce the Keras model (exit 1)."""
+
+
+def next_version(model_path):
+    """1 + the largest numeric version directory under `model_path` (1 when there is none)."""
+    versions = [int(child.name) for child in _version_dirs(model_path)]
+    return max(versions, default=0) + 1
+
+
+def _version_dirs(model_path):
+    """The numbered version directories under `model_path` (none when it does not exist)."""
+    model_path = pathlib.Path(model_path)
+    if not model_path.is_dir():
+        return []
+    return [child for child in model_path.iterdir() if child.is_dir() and child.name.isdigit()]
+
+
+def build_archive(model, spec, labels_path):
+    """The `keras.export.ExportArchive` with the `serving_default` and `video` signatures.
+
+    Args:
+        model: keras.Model mapping pixels `(B, T, S, S, 3)` in [0, 255] to probabilities `(B, C)`.
+        spec: `pipelines.dataset.ClipSpec` matching the model's `T` and `S`.
+        labels_path: path of a text file with the `C` class names, one per line; it becomes
+            the SavedModel asset `assets/labels.txt` that `top_classes` reads.
+    """
+    import keras
+    import tensorflow as tf
+
+    num_classes = model.output_shape[-1]
+    top_k = min(MAX_TOP_K, num_classes)
+    class_names = tf.lookup.StaticHashTable(
+        tf.lookup.TextFileInitializer(
+            str(labels_path), tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
+            tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+        ),
+        default_value="",
+    )
+
+    def outputs(probabilities):
+        probabilities = tf.cast(probabilities, tf.float32)
+        top = tf.math.top_k(probabilities, top_k)
+        return {
+            "probabilities": probabilities,
+            "top_classes": class_names.lookup(tf.cast(top.indices, tf.int64)),
+            "top_scores": top.values,
+        }
+
+    def serve_clips(frames):
+        return outputs(model(tf.cast(frames, tf.float32), training=False))
+
+    def serve_video(frames):
+        view_probabilities = model(video_views(frames, spec), training=False)
+        return outputs(tf.reduce_mean(tf.cast(view_probabilities, tf.float32), 0, keepdims=True))
+
+    size = spec.image_size
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(class_names)
+    archive.add_endpoint(
+        "serving_default", serve_clips,
+        input_signature=[tf.TensorSpec([None, spec.clip_length, size, size, 3], tf.uint8, name="frames")],
+    )
+    archive.add_endpoint(
+        "video", serve_video,
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="frames")],
+    )
+    return archive
+
+
+def sample_inputs(spec, seed=0):
+    """Random uint8 inputs for both signatures: 2 clips, and a non-square video of 1.5 clip
+    spans plus 3 frames (so clips overlap and the resize and crop both act)."""
+    import numpy as np
+
+    from pipelines.clips import clip_span
+
+    rng = np.random.default_rng(seed)
+    size = spec.image_size
+    num_frames = clip_span(spec.clip_length, spec.frame_step) * 3 // 2 + 3
+    return {
+        "serving_default": rng.integers(0, 256, (2, spec.clip_length, size, size, 3), np.uint8),
+        "video": rng.integers(0, 256, (num_frames, size + size // 2 + 1, size + 3, 3), np.uint8),
+    }
+
+
+def keras_outputs(model, spec, inputs):
+    """What the signatures must return, computed with the in-memory Keras model.
+
+    Returns:
+        dict of signature name to float32 probabilities `(batch, C)`.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    clips = np.asarray(model(tf.cast(inputs["serving_default"], tf.float32), training=False))
+    views = np.asarray(model(video_views(tf.constant(inputs["video"]), spec), training=False))
+    return {"serving_default": clips.astype(np.float32),
+            "video": views.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)}
+
+
+def reload_outputs(saved_model_path, inputs):
+    """Runs each signature named in `inputs` on its frames in a fresh Python process that
+    imports only TensorFlow.
+
+    Returns:
+        dict `"<signature>/<output>"` -> numpy array.
+
+    Raises:
+        VerificationError with the child's last error line when it fails.
+    """
+    import numpy as np
+
+    with tempfile.TemporaryDirectory(prefix="kerasrrn-export-") as scratch:
+        inputs_path, outputs_path = pathlib.Path(scratch, "in.npz"), pathlib.Path(scratch, "out.npz")
+        np.savez(inputs_path, **inputs)
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
+        done = subprocess.run(
+            [sys.executable, "-I", "-c", RELOAD_SCRIPT, str(saved_model_path), str(inputs_path),
+             str(outputs_path)],
+            capture_output=True, text=True, env=env, timeout=600,
+        )
+        if done.returncode != 0:
+            last_line = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise VerificationError(f"reloading {saved_model_path} failed: {last_line}")
+        with np.load(outputs_path) as outputs:
+            return {key: outputs[key] for key in outputs.files}
+
+
+def verify_saved_model(saved_model_path, model, spec, class_names):
+    """Checks the SavedModel, reloaded in a fresh process, against the Keras model.
+
+    Returns:
+        (largest absolute probability difference, tolerance used).
+
+    Raises:
+        VerificationError naming the signature and output that disagree.
+    """
+    import numpy as np
+
+    inputs = sample_inputs(spec)
+    expected = keras_outputs(model, spec, inputs)
+    reloaded = reload_outputs(saved_model_path, inputs)
+    mixed = any(layer.compute_dtype != "float32" for layer in model.layers)
+    tolerance = TOLERANCE["mixed" if mixed else "float32"]
+    top_k = min(MAX_TOP_K, len(class_names))
+    largest = 0.0
+    for signature, probabilities in expected.items():
+        served = reloaded[f"{signature}/probabilities"]
+        if served.dtype != np.float32 or served.shape != probabilities.shape:
+            raise VerificationError(
+                f"{signature}: probabilities are {served.dtype} {served.shape}, expected "
+                f"float32 {probabilities.shape}"
+            )
+        difference = float(np.max(np.abs(served - probabilities)))
+        largest = max(largest, difference)
+        if difference > tolerance:
+            raise VerificationError(
+                f"{signature}: reloaded probabilities differ from the Keras model's by "
+                f"{difference:.2e} (tolerance {tolerance:.0e})"
+            )
+        order = np.argsort(-served, axis=-1, kind="stable")[:, :top_k]
+        if not np.allclose(reloaded[f"{signature}/top_scores"], np.take_along_axis(served, order, -1)):
+            raise VerificationError(f"{signature}: top_scores are not the largest probabilities")
+        if not (reloaded[f"{signature}/top_classes"] == np.asarray(class_names)[order]).all():
+            raise VerificationError(f"{signature}: top_classes do not name the top probabilities")
+    return largest, tolerance
+
+
+def write_models_config(out_dir):
+    """(Re)writes `<out_dir>/models.config` for TF Serving's `--model_config_file`: one entry
+    per model directory holding a numbered version with a `saved_model.pb`, absolute
+    `base_path`s, sorted by name. The file is generated from the directory: edits are lost.
+
+    Returns:
+        (path of the file, number of models listed).
+    """
+    out_dir = pathlib.Path(out_dir).resolve()
+    models = sorted(
+        child for child in out_dir.iterdir()
+        if child.is_dir() and any((version / "saved_model.pb").is_file() for version in _version_dirs(child))
+    )
+    entries = "".join(
+        "  config {\n"
+        f"    name: {_quoted(model.name)}\n"
+        f"    base_path: {_quoted(str(model))}\n"
+        '    model_platform: "tensorflow"\n'
+        "  }\n"
+        for model in models
+    )
+    path = out_dir / MODELS_CONFIG
+    temporary = path.with_name(f".{MODELS_CONFIG}.tmp-{os.getpid()}")
+    temporary.write_text("model_config_list {\n" + entries + "}\n")
+    os.replace(temporary, path)
+    return path, len(models)
+
+
+def _quoted(text):
+    """A text-protobuf string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def export_run(run_path, out_dir="saved_models", name=None, version=None, verify=True):
+    """Exports the best checkpoint of a run as `<out_dir>/<name>/<version>/` and updates
+    `<out_dir>/models.config`. Prints one line: what was exported where, and how it verified.
+
+    Args:
+        run_path: str or path, a run directory written by `python -m kerasrrn.fit`.
+        out_dir: str or path, default `"saved_models"`. TF Serving's model base directory.
+        name: str or None. Model name (default: the run directory's name).
+        version: int or None. Version number (default: one more than the largest present).
+        verify: bool, default True. Reload in a fresh process and compare with the Keras model.
+
+    Returns:
+        pathlib.Path of the version directory.
+
+    Raises:
+        ExportError (bad run directory, name or version; an existing version is never
+        overwritten), VerificationError (the reloaded model disagrees; nothing is left behind).
+    """
+    run_path = pathlib.Path(run_path)
+    if not (run_path / "config.json").is_file():
+        raise ExportError(
+            f"{run_path}: no config.json (expected a run directory written by `python -m kerasrrn.fit`)"
+        )
+    name = name or run_path.resolve().name
+    if not VALID_NAME.fullmatch(name):
+        raise ExportError(f"--name {name!r}: expected letters, digits, '.', '_' or '-'")
+    model_path = pathlib.Path(out_dir) / name
+    version = next_version(model_path) if version is None else version
+    if not isinstance(version, int) or version < 1:
+        raise ExportError(f"--version {version!r}: expected an integer >= 1")
+    version_path = model_path / str(version)
+    if version_path.exists():
+        raise ExportError(f"--version {version}: {version_path} exists; versions are never overwritten")
+
+    from kerasrrn import inference
+
+    loaded = inference.load_model(run_path)
+    model, spec, class_names = loaded.model, loaded.spec, loaded.class_names
+    model_path.mkdir(parents=True, exist_ok=True)
+    # Hidden and non-numeric: TF Serving ignores it until the rename.
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=model_path))
+    try:
+        with tempfile.TemporaryDirectory(prefix="kerasrrn-labels-") as labels_dir:
+            labels_path = pathlib.Path(labels_dir) / LABELS_FILE
+            labels_path.write_text("".join(f"{class_name}\n" for class_name in class_names))
+            build_archive(model, spec, labels_path).write_out(str(staging), verbose=False)
+        verified = "not verified"
+        if verify:
+            difference, tolerance = verify_saved_model(staging, model, spec, class_names)
+            verified = (f"reloaded in a fresh TensorFlow process: largest probability difference "
+                        f"{difference:.1e}, tolerance {tolerance:.0e}")
+        staging.rename(version_path)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    write_models_config(out_dir)
+    print(f"Exported {loaded.description} to {version_path} ({verified})")
+    return version_path
+
+
+def build_parser():
+    parser = config_lib.OneLineArgumentParser(
+        prog="python -m kerasrrn.export",
+        description="Export a run's best checkpoint as a TF Serving SavedModel "
+        "(<out>/<name>/<version>/) with `serving_default` (clips) and `video` (whole videos) "
+        "signatures, and list it in <out>/models.config.",
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by kerasrrn.fit")
+    parser.add_argument("--out", default="saved_models",
+                        help="TF Serving model base directory (default: saved_models)")
+    parser.add_argument("--name", help="model name (default: the run directory's name)")
+    parser.add_argument("--version", type=int, metavar="N",
+                        help="version number, never overwritten (default: next free integer)")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        path = export_run(args.run_dir, args.out, args.name, args.version)
+    except VerificationError as error:
+        sys.stderr.write(f"{parser.prog}: error: {error}\n")
+        return 1
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(str(error))
+    print(f"  signatures: serving_default (clips), video (whole videos); classes: "
+          f"{path / 'assets' / LABELS_FILE}")
+    print(f"  TF Serving config: {pathlib.Path(args.out) / MODELS_CONFIG}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

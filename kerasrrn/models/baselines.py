@@ -1,0 +1,41 @@
+"""Baselines of the RRN paper besides the frame-averaging ResNet (`build_rrn` without skips).
+
+`resnet_lstm` is the paper's "ResNet extended by a fully recurrent layer": an LSTM over the
+pooled conv5 features of the clip's frames. The clip is classified from the LSTM's last output
+(the state after reading every frame), as a recurrent layer appended to a classifier would be
+read; the MRRN streams offer `mean`/`max` pooling over time instead.
+"""
+
+import keras
+
+from kerasrrn.models.mrrn import classifier, frame_sequence
+from kerasrrn.models.resnet import resnet_stages
+from kerasrrn.models.rrn import clip_input, folded_frames
+
+
+def build_resnet_lstm(
+    num_classes, clip_length=8, image_size=224, depth=50, width=1.0, lstm_units=256, dropout=0.0,
+    name="resnet_lstm",
+):
+    """Builds the ResNet + LSTM baseline.
+
+    Args:
+        num_classes: int, number of action classes.
+        clip_length: int, default 8. Frames per clip `T`.
+        image_size: int, default 224. Frame height and width `S`.
+        depth: int, default 50. ResNet depth (18, 34, 50, 101, 152).
+        width: float, default 1.0. ResNet width multiplier.
+        lstm_units: int, default 256. LSTM units.
+        dropout: float, default 0. Dropout on the LSTM output before the classifier.
+        name: str, the model name.
+
+    Returns:
+        `keras.Model` mapping frames `(B, T, S, S, 3)` (pixels in [0, 255]) to clip
+        probabilities `(B, num_classes)` (float32): conv5 `(B*T, H, W, C)` -> `avg_pool`
+        -> `unfold_time` `(B, T, C)` -> `lstm` (last output) `(B, lstm_units)` -> `dropout`
+        -> `predictions` -> `softmax`.
+    """
+    frames = clip_input(clip_length, image_size)
+    stages = resnet_stages(folded_frames(frames), depth, width)
+    last_output = keras.layers.LSTM(lstm_units, name="lstm")(frame_sequence(stages["conv5"], clip_length))
+    return keras.Model(frames, classifier(last_output, num_classes, dropout), name=name)

@@ -1,0 +1,335 @@
+"""Multi-level recurrent residual networks (MRRN): SRU streams on ResNet stages, and their fusion.
+
+A stream taps the output of one ResNet stage (`low` = conv3, `mid` = conv4, `high` = conv5),
+pools every frame globally and runs stacked SRUs over the clip's frames:
+
+    frames (B, T, S, S, 3) -> backbone up to the tap (B*T, H, W, C) -> avg_pool (B*T, C)
+    -> unfold_time (B, T, C) -> sru_1 ... sru_L (B, T, U) -> time_pool (B, U)
+    -> dropout -> predictions + softmax (B, num_classes), float32
+
+Each stream is its own model (`build_mrrn`); `build_fused_mrrn` combines trained streams into
+one model whose output is `sum_i w_i * p_i` (`MRRNFusion`). `build_mrrn_shared` (ours, not in
+the paper) puts the three heads on one backbone and trains them in one run.
+"""
+
+import dataclasses
+
+import keras
+from keras import ops
+
+from kerasrrn.layers import UnfoldTime
+from kerasrrn.layers.sru import SRU
+from kerasrrn.models.resnet import resnet_stages
+from kerasrrn.models.rrn import clip_input, folded_frames
+
+STREAM_STAGES = {"low": "conv3", "mid": "conv4", "high": "conv5"}
+TIME_POOLINGS = ("mean", "max", "last")
+# How far the stream weights of a fusion may be from summing to 1 (float32 round-off of a tuner).
+WEIGHT_SUM_TOLERANCE = 1e-5
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadSpec:
+    """The recurrent head of a stream.
+
+    Attributes:
+        units: int, default 256. SRU units per layer (per direction).
+        num_layers: int, default 2. Stacked SRU layers.
+        variant: str, default "2017". SRU equations, `"2017"` (MRRN) or `"2018"`.
+        sru_dropout: float, default 0. Dropout on each SRU layer's input (one mask per clip).
+        bidirectional: bool, default False. Wrap every SRU in `keras.layers.Bidirectional`
+            (outputs of both directions concatenated, `2 * units`).
+        time_pooling: str, default "mean". `mean` or `max` over the last SRU's outputs, or
+            `last`: its last output (for a bidirectional SRU, the backward direction's output
+            after reading the whole clip).
+        dropout: float, default 0. Dropout before the classifier.
+    """
+
+    units: int = 256
+    num_layers: int = 2
+    variant: str = "2017"
+    sru_dropout: float = 0.0
+    bidirectional: bool = False
+    time_pooling: str = "mean"
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        if not isinstance(self.num_layers, int) or self.num_layers < 1:
+            raise ValueError(f"`num_layers` must be a positive integer. Received: num_layers={self.num_layers}")
+        if self.time_pooling not in TIME_POOLINGS:
+            raise ValueError(
+                f"`time_pooling` must be one of {TIME_POOLINGS}. Received: time_pooling={self.time_pooling!r}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={self.dropout}")
+
+
+def check_stream(stream):
+    if stream not in STREAM_STAGES:
+        raise ValueError(f"`stream` must be one of {tuple(STREAM_STAGES)}. Received: stream={stream!r}")
+
+
+def frame_sequence(stage_output, clip_length, prefix=""):
+    """Global average pool per frame, then time unfolded: `(B*T, H, W, C)` -> `(B, T, C)`.
+
+    Layers `<prefix>avg_pool` and `<prefix>unfold_time`.
+    """
+    pooled = keras.layers.GlobalAveragePooling2D(name=f"{prefix}avg_pool")(stage_output)
+    return UnfoldTime(clip_length, name=f"{prefix}unfold_time")(pooled)
+
+
+def classifier(features, num_classes, dropout, prefix="", output_name=None):
+    """Dropout, dense and a float32 softmax: `(B, F)` -> probabilities `(B, num_classes)`.
+
+    Layers `<prefix>dropout` (only when `dropout > 0`), `<prefix>predictions` (the logits) and
+    `output_name` (default `<prefix>softmax`).
+    """
+    if dropout:
+        features = keras.layers.Dropout(dropout, name=f"{prefix}dropout")(features)
+    logits = keras.layers.Dense(num_classes, name=f"{prefix}predictions")(features)
+    return keras.layers.Activation("softmax", dtype="float32", name=output_name or f"{prefix}softmax")(logits)
+
+
+def stream_head(stage_output, clip_length, num_classes, head, prefix="", output_name=None):
+    """The recurrent head of a stream on one stage's output.
+
+    Args:
+        stage_output: tensor `(B*T, H, W, C)`, a ResNet stage's output for folded frames.
+        clip_length: int, frames per clip `T`.
+        num_classes: int.
+        head: `HeadSpec`.
+        prefix: str, default "". Put before every layer name (`low_sru_1`).
+        output_name: str or None. Name of the softmax layer (default `<prefix>softmax`).
+
+    Returns:
+        Clip probabilities `(B, num_classes)`, float32. Layers `<prefix>sru_1` ...
+        `<prefix>sru_<num_layers>` and `<prefix>time_pool` (output `(B, U)`, `U = units` or
+        `2 * units` when bidirectional).
+    """
+    sequence = frame_sequence(stage_output, clip_length, prefix)
+    for index in range(1, head.num_layers + 1):
+        name = f"{prefix}sru_{index}"
+        returns_sequence = index < head.num_layers or head.time_pooling != "last"
+        recurrent = SRU(
+            head.units, variant=head.variant, dropout=head.sru_dropout,
+            return_sequences=returns_sequence, name=name,
+        )
+        if head.bidirectional:
+            recurrent = keras.layers.Bidirectional(recurrent, name=name)
+        sequence = recurrent(sequence)
+    # With `last` the final SRU already returns its last output; the identity keeps the layer
+    # name `time_pool` the same for every pooling.
+    pooling = {
+        "mean": keras.layers.GlobalAveragePooling1D,
+        "max": keras.layers.GlobalMaxPooling1D,
+        "last": keras.layers.Identity,
+    }[head.time_pooling]
+    features = pooling(name=f"{prefix}time_pool")(sequence)
+    return classifier(features, num_classes, head.dropout, prefix, output_name)
+
+
+def build_mrrn(
+    num_classes, stream="high", clip_length=8, image_size=224, depth=50, width=1.0, head=HeadSpec(),
+    name=None,
+):
+    """Builds one MRRN stream.
+
+    Args:
+        num_classes: int, number of action classes.
+        stream: str, default "high". Tapped stage: `low` (conv3), `mid` (conv4), `high` (conv5).
+            The backbone is built only up to the tapped stage.
+        clip_length: int, default 8. Frames per clip `T`.
+        image_size: int, default 224. Frame height and width `S`.
+        depth: int, default 50. ResNet depth (18, 34, 50, 101, 152).
+        width: float, default 1.0. ResNet width multiplier.
+        head: `HeadSpec`, the SRU head.
+        name: str, default `mrrn_<stream>`. Streams fused into one model need distinct names.
+
+    Returns:
+        `keras.Model` mapping frames `(B, T, S, S, 3)` (pixels in [0, 255]) to clip
+        probabilities `(B, num_classes)` (float32). Backbone layers keep the
+        `keras.applications` names; head layers are `avg_pool`, `unfold_time`, `sru_<i>`,
+        `time_pool`, `dropout`, `predictions`, `softmax`.
+    """
+    check_stream(stream)
+    frames = clip_input(clip_length, image_size)
+    stage = STREAM_STAGES[stream]
+    stages = resnet_stages(folded_frames(frames), depth, width, last_stage=stage)
+    probabilities = stream_head(stages[stage], clip_length, num_classes, head)
+    return keras.Model(frames, probabilities, name=name or f"mrrn_{stream}")
+
+
+@keras.saving.register_keras_serializable(package="kerasrrn")
+class MRRNFusion(keras.layers.Layer):
+    """Late fusion of stream probabilities: `p = sum_i w_i * p_i`.
+
+    The weights are fixed (a non-trainable weight `stream_weights`, also in the layer config):
+    they are chosen on held-out scores, not trained.
+
+    Args:
+        stream_weights: sequence of S >= 2 floats, one per stream, non-negative, summing to 1
+            (within 1e-5).
+        **kwargs: base `Layer` arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: list of S tensors `(B, C)`, the streams' probabilities.
+
+    Returns:
+        Tensor `(B, C)` in the layer's compute dtype.
+
+    Example:
+    >>> fusion = MRRNFusion([0.25, 0.75])
+    >>> fusion([keras.ops.ones((2, 3)), keras.ops.zeros((2, 3))]).shape
+    (2, 3)
+    """
+
+    def __init__(self, stream_weights, **kwargs):
+        super().__init__(**kwargs)
+        received = f"Received: stream_weights={stream_weights!r}"
+        try:
+            weights = [float(weight) for weight in stream_weights]
+        except (TypeError, ValueError):
+            raise ValueError(f"`stream_weights` must be a sequence of numbers. {received}") from None
+        if len(weights) < 2:
+            raise ValueError(f"`stream_weights` must hold one weight per stream, at least 2. {received}")
+        if not all(weight >= 0 for weight in weights):  # also rejects NaN
+            raise ValueError(f"`stream_weights` must be non-negative. {received}")
+        if abs(sum(weights) - 1.0) > WEIGHT_SUM_TOLERANCE:
+            raise ValueError(f"`stream_weights` must sum to 1. {received} (sum {sum(weights)})")
+        self.stream_weights = tuple(weights)
+
+    def build(self, input_shape):
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != len(self.stream_weights):
+            raise ValueError(
+                f"{self.name} fuses {len(self.stream_weights)} streams: call it on a list of "
+                f"{len(self.stream_weights)} tensors (B, C). Received: input_shape={input_shape}"
+            )
+        if len({tuple(shape[1:]) for shape in input_shape}) != 1:
+            raise ValueError(
+                f"All streams must give probabilities of the same shape (B, C). Received: input_shape={input_shape}"
+            )
+        self.fusion_weights = self.add_weight(
+            name="stream_weights", shape=(len(self.stream_weights),),
+            initializer=keras.initializers.Constant(self.stream_weights), trainable=False,
+        )
+
+    def call(self, inputs):
+        return self.weighted_sum(ops.stack([ops.cast(p, self.compute_dtype) for p in inputs], axis=1))
+
+    def weighted_sum(self, stacked):
+        """`(B, S, C)` stream probabilities -> `(B, C)`, weighted by `stream_weights`."""
+        return ops.einsum("bsc,s->bc", stacked, ops.cast(self.fusion_weights, stacked.dtype))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
+
+    def get_config(self):
+        return {**super().get_config(), "stream_weights": list(self.stream_weights)}
+
+
+def build_fused_mrrn(stream_models, weights, name="mrrn_fused"):
+    """One model that feeds a clip to every stream and fuses their probabilities.
+
+    Args:
+        stream_models: sequence of S >= 2 `keras.Model`s mapping `(B, T, S, S, 3)` to
+            `(B, C)`, with the same input and output shapes and distinct names (they stay
+            nested under their names, so the fused model saves as one `.keras` file).
+        weights: sequence of S floats for `MRRNFusion` (non-negative, summing to 1).
+        name: str, default "mrrn_fused".
+
+    Returns:
+        `keras.Model` mapping frames `(B, T, S, S, 3)` (pixels in [0, 255]) to fused
+        probabilities `(B, C)` (float32); the fusion layer is `fusion`.
+    """
+    stream_models = list(stream_models)
+    names = [model.name for model in stream_models]
+    if len(set(names)) != len(names):
+        raise ValueError(f"Stream models must have distinct names. Received: names={names}")
+    for what, shapes in (("input", [model.input_shape for model in stream_models]),
+                         ("output", [model.output_shape for model in stream_models])):
+        if len({tuple(shape) for shape in shapes}) != 1:
+            raise ValueError(
+                f"Stream models must share their {what} shape (clip length, image size, classes). "
+                f"Received: {what} shapes {dict(zip(names, shapes))}"
+            )
+    _, clip_length, image_size = stream_models[0].input_shape[:3]
+    frames = clip_input(clip_length, image_size)
+    probabilities = [model(frames) for model in stream_models]
+    fused = MRRNFusion(weights, dtype="float32", name="fusion")(probabilities)
+    return keras.Model(frames, fused, name=name)
+
+
+@keras.saving.register_keras_serializable(package="kerasrrn")
+class SharedHeadScores(MRRNFusion):
+    """`MRRNFusion` of the heads of one model that, in training, returns every head instead.
+
+    Call arguments:
+        inputs: list of H tensors `(B, C)`, the heads' probabilities.
+        training: bool, default False.
+
+    Returns:
+        The fused probabilities `(B, C)`; with `training=True` the heads stacked, `(B, H, C)`,
+        so that `SharedMRRN.compute_loss` can score each head.
+    """
+
+    def call(self, inputs, training=False):
+        stacked = ops.stack([ops.cast(p, self.compute_dtype) for p in inputs], axis=1)
+        return stacked if training else self.weighted_sum(stacked)
+
+
+@keras.saving.register_keras_serializable(package="kerasrrn")
+class SharedMRRN(keras.Model):
+    """A functional model whose last layer is `SharedHeadScores`, trained on every head.
+
+    Inference (`predict`, `evaluate`, export) gives the fused probabilities `(B, C)`, like every
+    other model. In training the output is `(B, H, C)`: the loss is the sum over heads of the
+    compiled loss of each head against the clip label, and the compiled metrics score the fused
+    probabilities (so `top1` means the same in training and validation). `val_loss` is the
+    compiled loss of the fused probabilities.
+    """
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if len(y_pred.shape) == 3:
+            # Every (clip, head) pair becomes one example, `(B*H, C)` against its clip's label,
+            # so any compiled loss for `(N,)` labels and `(N, C)` probabilities applies.
+            num_heads, num_classes = y_pred.shape[1:]
+            y_pred = ops.reshape(y_pred, (-1, num_classes))
+            y = ops.repeat(y, num_heads, axis=0)
+            if sample_weight is None:
+                clip_weight = ops.ones_like(y, "float32")
+            else:
+                clip_weight = ops.repeat(sample_weight, num_heads, axis=0)
+            # The compiled loss averages over the B*H examples; weighting each by H turns that
+            # mean into the sum over heads of each head's mean over clips.
+            sample_weight = float(num_heads) * clip_weight
+        return super().compute_loss(x, y, y_pred, sample_weight, training)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if len(y_pred.shape) == 3:
+            y_pred = self.get_layer("probabilities").weighted_sum(y_pred)
+        return super().compute_metrics(x, y, y_pred, sample_weight)
+
+
+def build_mrrn_shared(
+    num_classes, clip_length=8, image_size=224, depth=50, width=1.0, head=HeadSpec(), name="mrrn_shared",
+):
+    """Builds an MRRN with one backbone and a stream head on each of conv3, conv4 and conv5.
+
+    Args:
+        num_classes, clip_length, image_size, depth, width, head: as `build_mrrn`.
+        name: str, default "mrrn_shared".
+
+    Returns:
+        `SharedMRRN` mapping frames `(B, T, S, S, 3)` (pixels in [0, 255]) to the equal-weight
+        average of its heads' probabilities `(B, num_classes)` (float32), layer
+        `probabilities`. Head layers carry the stream as prefix (`low_sru_1`,
+        `mid_time_pool`); the heads' probabilities are layers `low`, `mid`, `high`.
+    """
+    frames = clip_input(clip_length, image_size)
+    stages = resnet_stages(folded_frames(frames), depth, width)
+    heads = [
+        stream_head(stages[stage], clip_length, num_classes, head, prefix=f"{stream}_", output_name=stream)
+        for stream, stage in STREAM_STAGES.items()
+    ]
+    scores = SharedHeadScores([1 / len(heads)] * len(heads), dtype="float32", name="probabilities")(heads)
+    return SharedMRRN(frames, scores, name=name)

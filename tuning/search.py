@@ -1,0 +1,444 @@
+"""`python -m tuning.search {skip,fusion}`: Keras Tuner searches, resumable and distributed.
+
+    skip     where the temporal skips of an RRN go (units, kind, delay, span) and the learning
+             rate; each trial trains like `python -m kerasrrn.fit` (all of its flags give the base
+             point), with early stopping on `val_top1`.
+    fusion   the weights that fuse three trained streams (`--streams RUN_LOW RUN_MID RUN_HIGH`)
+             into an MRRN, on cached validation scores: no retraining.
+
+Both write into `<directory>/<project-name>/`: Keras Tuner's state (`oracle.json`, `trial_*/`),
+`results.csv` (one row per trial: id, status, score, hyperparameters) and `results.png` (score per
+trial). `skip` adds `best.json`, a config that `python -m kerasrrn.fit --config best.json` trains;
+`fusion` adds `fusion.json` and builds the fused MRRN with `kerasrrn.fuse`.
+
+Running the same command again continues a stopped search; `--overwrite` starts over. `--chief`
+and `--worker ID` run one search in several processes (Keras Tuner's gRPC oracle). The command
+exits 1, naming the count and the first error, when any trial failed.
+"""
+
+import argparse
+import csv
+import json
+import os
+import pathlib
+import sys
+import warnings
+
+from kerasrrn import config as config_lib
+
+SKIP_TUNERS = ("bayesian", "random", "hyperband")
+FUSION_TUNERS = ("bayesian", "random")
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def port_number(text):
+    value = positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 1..65535, got {text!r}")
+    return value
+
+
+def add_search_flags(parser, tuners, project_name, max_trials):
+    group = parser.add_argument_group("search options")
+    group.add_argument("--tuner", choices=tuners, default=tuners[0], help=f"search algorithm (default: {tuners[0]})")
+    group.add_argument("--max-trials", type=positive_int, default=None, metavar="INT",
+                       help=f"trials to run in all (default: {max_trials})")
+    group.add_argument("--directory", default="runs/tuning", help="parent of the project folder (default: runs/tuning)")
+    group.add_argument("--project-name", default=project_name, help=f"project folder (default: {project_name})")
+    group.add_argument("--overwrite", action="store_true", help="start over instead of continuing the project")
+    role = group.add_mutually_exclusive_group()
+    role.add_argument("--chief", action="store_true",
+                      help="serve the oracle of a distributed search (runs no trials itself)")
+    role.add_argument("--worker", metavar="ID", help="run trials for the chief at --oracle-ip:--oracle-port")
+    group.add_argument("--oracle-ip", default="127.0.0.1", help="chief's address (default: 127.0.0.1)")
+    group.add_argument("--oracle-port", type=port_number, default=8000, metavar="PORT",
+                       help="chief's port (default: 8000)")
+    parser.set_defaults(default_max_trials=max_trials)
+
+
+def build_parser():
+    parser = config_lib.OneLineArgumentParser(
+        prog="python -m tuning.search",
+        description="Keras Tuner searches over RRN temporal skips and MRRN fusion weights.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{skip,fusion}")
+    skip = commands.add_parser(
+        "skip", help="search temporal-skip placement, kind, delay, span and learning rate",
+        description="Search the temporal skips of an RRN; every trial trains like `python -m kerasrrn.fit`, "
+                    "whose flags give the base point (--epochs: epochs per trial).",
+    )
+    add_search_flags(skip, SKIP_TUNERS, "skip", max_trials=10)
+    skip.add_argument("--patience", type=positive_int, default=3, metavar="INT",
+                      help="epochs without a better val_top1 before a trial stops (default: 3)")
+    config_lib.add_flags(skip)
+    fusion = commands.add_parser(
+        "fusion", help="search the MRRN fusion weights of three trained streams",
+        description="Search the weights fusing three streams' validation scores (computed once, cached).",
+    )
+    fusion.add_argument("--streams", nargs=3, required=True, metavar=("RUN_LOW", "RUN_MID", "RUN_HIGH"),
+                        help="run directories of the three streams")
+    add_search_flags(fusion, FUSION_TUNERS, "fusion", max_trials=100)
+    fusion.add_argument("--seed", type=int, default=1234, help="oracle seed (default: 1234)")
+    fusion.add_argument("--verbose", type=int, choices=(0, 1), default=0,
+                        help="1: print every trial and the prediction progress (default: 0)")
+    return parser, {"skip": skip, "fusion": fusion}
+
+
+def set_distribution(args):
+    """Sets Keras Tuner's distribution variables from --chief / --worker (before any Tuner exists).
+
+    Returns:
+        "chief", "worker" or "single", as Keras Tuner will read the environment.
+    """
+    if args.chief or args.worker is not None:
+        os.environ["KERASTUNER_TUNER_ID"] = "chief" if args.chief else f"worker{args.worker}"
+        os.environ["KERASTUNER_ORACLE_IP"] = args.oracle_ip
+        os.environ["KERASTUNER_ORACLE_PORT"] = str(args.oracle_port)
+    # As keras_tuner's distribute.utils: the variables alone make a process a chief or worker.
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return "single"
+    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
+
+
+def check_search_args(args):
+    """Raises ConfigError (one line naming the flag) for search flags that do not go together."""
+    if args.worker is not None and (not args.worker.replace("-", "").replace("_", "").isalnum()
+                                    or "chief" in args.worker):
+        raise config_lib.ConfigError(
+            f"--worker {args.worker}: expected letters, digits, '-' or '_' without 'chief'"
+        )
+    if args.worker is not None and args.overwrite:
+        raise config_lib.ConfigError("--overwrite: only the chief starts a distributed search over, not a worker")
+    if args.tuner == "hyperband" and args.max_trials is not None:
+        raise config_lib.ConfigError(
+            "--max-trials: Hyperband sets its trials from --epochs (brackets of factor 3); leave it out"
+        )
+
+
+def project_dir(args):
+    return pathlib.Path(args.directory) / args.project_name
+
+
+def write_tuner_state_atomically():
+    """Makes Keras Tuner write its JSON state (`oracle.json`, `trial.json`, `<tuner id>.json`)
+    to a temporary file and rename it into place.
+
+    Keras Tuner 1.4.8 truncates the file, then writes it: a search killed in between (it saves
+    after every trial; a distributed chief does little else) left an empty `oracle.json` that
+    the next start could not reload. A rename replaces the file whole. `--directory` must
+    therefore be a local folder.
+    """
+    from keras_tuner.src import utils
+
+    def save_json(path, content):
+        text = json.dumps(content)
+        partial = f"{path}.{os.getpid()}.partial"
+        with open(partial, "w") as file:
+            file.write(text)
+        os.replace(partial, path)
+        return text
+
+    utils.save_json = save_json
+
+
+def save_oracle_after_each_trial(oracle):
+    """Makes `oracle.end_trial` save the oracle once the trial has left its ongoing trials.
+
+    Keras Tuner 1.4.7/1.4.8 `Oracle.end_trial` saves `oracle.json` while the ended trial is still
+    listed as ongoing and removes it only afterwards; a reload sends ongoing trials to be run
+    again. A single process saves again in `on_trial_end`, but a distributed chief saves next only
+    when it creates the next trial: a chief killed in between (e.g. while the Bayesian oracle fits
+    its next proposal) re-ran the trial that had just completed.
+
+    (The chief's own `chief.json`, whose absence makes a restarted chief start from trial 0, is
+    written by `BaseTuner.search` before the chief starts serving, so it exists once any trial
+    exists: a killed chief reloads without help; tests/tuning/test_search.py checks both.)
+    """
+    end_trial = oracle.end_trial
+
+    def end_trial_and_save(trial):
+        end_trial(trial)
+        oracle.save()
+
+    oracle.end_trial = end_trial_and_save
+
+
+def search(tuner, role, **search_kwargs):
+    """Runs `tuner.search`; a stop for consecutive failed trials (a RuntimeError of the oracle)
+    returns like a finished search, so that the failures are reported as such."""
+    from threadpoolctl import threadpool_limits
+
+    write_tuner_state_atomically()
+    if role != "worker":
+        save_oracle_after_each_trial(tuner.oracle)
+    try:
+        # The Bayesian oracle fits a small Gaussian process per trial; OpenBLAS's threads made
+        # that 3x slower on 2 busy cores (25 -> 8 s of CPU for 30 fusion trials).
+        with threadpool_limits(limits=1, user_api="blas"):
+            tuner.search(**search_kwargs)
+    except RuntimeError:
+        if not failed_trials(tuner.oracle):
+            raise
+
+
+def failed_trials(oracle):
+    return [trial for trial in sorted_trials(oracle) if trial.status in ("FAILED", "INVALID")]
+
+
+def sorted_trials(oracle):
+    return sorted(oracle.trials.values(), key=lambda trial: trial.trial_id)
+
+
+def failure_line(oracle):
+    """One line naming the failed trials and the first one's error, or None when none failed."""
+    failed = failed_trials(oracle)
+    if not failed:
+        return None
+    # The message is the trial's traceback; its last line holds the error, except that TensorFlow
+    # ends op errors with a `[[{{node ...}}]]` line naming the graph node.
+    message_lines = [line.strip() for line in (failed[0].message or "").splitlines()
+                     if line.strip() and not line.strip().startswith("[[")]
+    error = message_lines[-1] if message_lines else "no error message recorded"
+    return (
+        f"{len(failed)} of {len(oracle.trials)} trials failed; first: trial {failed[0].trial_id}: {error}"
+    )
+
+
+def write_results(oracle, out_dir, derived_columns):
+    """Writes `results.csv` (trial id, status, score, derived columns, hyperparameters) and
+    `results.png` (score per trial, failed trials marked, best so far).
+
+    Args:
+        oracle: the search's `keras_tuner.Oracle` (not a worker's client).
+        out_dir: pathlib.Path, the project folder.
+        derived_columns: callable(trial) -> dict of readable columns (e.g. skip units, weights).
+
+    Returns:
+        [csv path, png path].
+    """
+    trials = sorted_trials(oracle)
+    rows = []
+    for trial in trials:
+        completed = trial.status == "COMPLETED"
+        derived = derived_columns(trial.hyperparameters) if completed else {}
+        rows.append({"trial_id": trial.trial_id, "status": trial.status,
+                     "score": trial.score if completed else "", **derived, **trial.hyperparameters.values})
+    columns = list(dict.fromkeys(name for row in rows for name in row))
+    csv_path = out_dir / "results.csv"
+    with csv_path.open("w", newline="") as csv_file:
+        writer = csv.DictWriter(csv_file, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return [csv_path, plot_scores(trials, oracle.objective.name, out_dir / "results.png")]
+
+
+def plot_scores(trials, objective_name, out_png):
+    """Plots each trial's score against its number, failed trials as crosses on the axis."""
+    import numpy as np
+
+    from kerasrrn.reports import _new_figure, _save
+
+    figure = _new_figure(8, 4)
+    axes = figure.subplots()
+    numbers = np.arange(1, len(trials) + 1)
+    completed = np.array([trial.status == "COMPLETED" and trial.score is not None for trial in trials], dtype=bool)
+    scores = np.array([trial.score if done else np.nan for trial, done in zip(trials, completed)], dtype=float)
+    axes.plot(numbers[completed], scores[completed], "o", markersize=4, label="trial")
+    if completed.any():
+        axes.plot(numbers, np.fmax.accumulate(np.nan_to_num(scores, nan=-np.inf)), "-", label="best so far")
+        floor = np.nanmin(scores)
+    else:
+        floor = 0.0
+    if (~completed).any():
+        axes.plot(numbers[~completed], np.full((~completed).sum(), floor), "x", color="tab:red", label="failed")
+    axes.set_xlabel("trial")
+    axes.set_ylabel(objective_name)
+    axes.set_title(f"{objective_name} per trial ({completed.sum()} completed of {len(trials)})")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    return _save(figure, out_png)
+
+
+def run_skip(args, config, data):
+    """The skip search from a checked base config and its `RunData`; returns the exit status."""
+    import keras_tuner
+
+    from tuning.hypermodels import SkipHyperModel, trial_config
+
+    role = set_distribution(args)
+    hypermodel = SkipHyperModel(config, data, args.patience)
+    common = {
+        "objective": keras_tuner.Objective("val_top1", direction="max"),
+        "seed": config.train.seed,
+        "directory": args.directory,
+        "project_name": args.project_name,
+        "overwrite": args.overwrite,
+    }
+    if args.tuner == "hyperband":
+        tuner = keras_tuner.Hyperband(hypermodel, max_epochs=config.train.epochs, **common)
+    else:
+        tuner_class = {"bayesian": keras_tuner.BayesianOptimization, "random": keras_tuner.RandomSearch}[args.tuner]
+        tuner = tuner_class(hypermodel, max_trials=args.max_trials or args.default_max_trials, **common)
+    announce(role, args)
+    search(tuner, role, epochs=config.train.epochs, verbose=config.train.verbose)
+    if role == "worker":
+        print(f"Worker {os.environ['KERASTUNER_TUNER_ID']} finished.")
+        return 0
+
+    out_dir = project_dir(args)
+    written = write_results(
+        tuner.oracle, out_dir,
+        lambda hp: {"skip_units": " ".join(trial_config(config, hp).model.skip_units)},
+    )
+    best = [trial for trial in tuner.oracle.get_best_trials(1) if trial.status == "COMPLETED"]
+    if best:
+        best_config = trial_config(config, best[0].hyperparameters)
+        best_path = out_dir / "best.json"
+        config_lib.save(best_config, best_path)
+        written.insert(0, best_path)
+        model = best_config.model
+        print(
+            f"Best trial {best[0].trial_id}: val_top1 {best[0].score:.3f} with {model.skip_kind} skips into "
+            f"{','.join(model.skip_units)} (delay {model.skip_delay}, span {model.skip_span}), "
+            f"learning rate {best_config.train.learning_rate:.3g}"
+        )
+        print(f"Train it: python -m kerasrrn.fit --config {best_path}")
+    return finish(tuner.oracle, out_dir, written)
+
+
+def run_fusion(args):
+    """The fusion search over checked --streams; returns the exit status."""
+    import keras_tuner
+
+    from tuning import fusion
+
+    role = set_distribution(args)
+    oracle_class = {
+        "bayesian": keras_tuner.oracles.BayesianOptimizationOracle,
+        "random": keras_tuner.oracles.RandomSearchOracle,
+    }[args.tuner]
+    num_streams = len(args.streams)
+    oracle = oracle_class(
+        objective=fusion.fusion_objective(), max_trials=args.max_trials or args.default_max_trials,
+        hyperparameters=fusion.fusion_space(num_streams), seed=args.seed,
+    )
+    cache_root = pathlib.Path(args.directory) / "stream_scores"
+    streams = [(stream, fusion.cached_stream_scores(stream, cache_root, args.verbose)) for stream in args.streams]
+    _, labels, stream_scores = fusion.align_streams(streams)
+    tuner = fusion.FusionTuner(
+        oracle, stream_scores, labels,
+        directory=args.directory, project_name=args.project_name, overwrite=args.overwrite,
+    )
+    announce(role, args)
+    search(tuner, role, verbose=args.verbose)
+    if role == "worker":
+        print(f"Worker {os.environ['KERASTUNER_TUNER_ID']} ran {tuner.trials_run} trials.")
+        return 0
+
+    out_dir = project_dir(args)
+    written = write_results(
+        tuner.oracle, out_dir,
+        lambda hp: {"weights": " ".join(f"{w:.4f}" for w in fusion.trial_weights(hp, num_streams))},
+    )
+    best = [trial for trial in tuner.oracle.get_best_trials(1) if trial.status == "COMPLETED"]
+    if best:
+        weights = fusion.trial_weights(best[0].hyperparameters, num_streams)
+        references = fusion.reference_weightings(stream_scores, labels)
+        best_single = max(range(num_streams), key=lambda index: references["single"][index]["score"])
+        summary = {
+            "streams": [str(stream) for stream in args.streams],
+            "num_videos": int(len(labels)),
+            "completed_trials": sum(trial.status == "COMPLETED" for trial in tuner.oracle.trials.values()),
+            "best": {"trial_id": best[0].trial_id, "weights": weights.tolist(),
+                     **fusion.fusion_metrics(stream_scores, labels, weights)},
+            "equal": references["equal"],
+            "single": [{"stream": str(stream), **metrics} for stream, metrics in zip(args.streams, references["single"])],
+            "best_single": {"stream": str(args.streams[best_single]), **references["single"][best_single]},
+        }
+        written[:0] = write_fusion(summary, out_dir)
+        print(
+            f"Fused top-1 on {len(labels)} validation videos: searched weights "
+            f"{', '.join(f'{w:.3f}' for w in weights)} -> {summary['best']['top1']:.3f}; "
+            f"equal weights -> {summary['equal']['top1']:.3f}; best single stream "
+            f"({summary['best_single']['stream']}) -> {summary['best_single']['top1']:.3f}"
+        )
+    return finish(tuner.oracle, out_dir, written)
+
+
+def write_fusion(summary, out_dir):
+    """Builds the fused MRRN with the best weights (`kerasrrn.fuse`, run directory
+    `<parent of the first stream>/mrrn_fused-<hash of streams and weights>`) and writes
+    `fusion.json` (the summary and that run directory). Returns the written paths."""
+    from kerasrrn import fuse
+
+    streams = fuse.load_streams(summary["streams"])
+    weights = summary["best"]["weights"]
+    fused_path = fuse.default_out_path(streams, weights)
+    fuse.check_out_path(fused_path, streams, weights)
+    fuse.fuse(streams, weights, fused_path, streams[0].config.train.batch_size, verbose=0)
+    fusion_path = out_dir / "fusion.json"
+    fusion_path.write_text(json.dumps({**summary, "fused_run": str(fused_path)}, indent=2) + "\n")
+    return [fusion_path, fused_path]
+
+
+def announce(role, args):
+    if role == "chief":
+        print(
+            f"Chief: serving the oracle on {os.environ['KERASTUNER_ORACLE_IP']}:"
+            f"{os.environ['KERASTUNER_ORACLE_PORT']} until the workers have run the trials "
+            f"(start them with the same command and --worker ID)", flush=True,
+        )
+
+
+def finish(oracle, out_dir, written):
+    """Prints the written files; returns 1 with a one-line error when any trial failed, else 0."""
+    print(f"Search directory: {out_dir}")
+    for path in written:
+        print(f"  {path}")
+    failure = failure_line(oracle)
+    if failure:
+        print(f"python -m tuning.search: error: {failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv=None):
+    # The oracle's GP warns when a length scale reaches its bound: expected, not actionable.
+    warnings.filterwarnings("ignore", module="sklearn.gaussian_process")
+    parser, commands = build_parser()
+    args = parser.parse_args(argv)
+    # Imported after parsing: they load TensorFlow, which usage errors need not wait for.
+    from kerasrrn.fit import prepare_run
+    from tuning.fusion import check_stream
+    from tuning.hypermodels import check_base_config
+
+    command_parser = commands[args.command]
+    try:
+        check_search_args(args)
+        if args.command == "skip":
+            config = config_lib.from_args(args)
+            check_base_config(config)
+            # Trials train on one device, so the global batch is the batch.
+            data = prepare_run(config, config.train.batch_size)
+        else:
+            for stream in args.streams:
+                check_stream(stream)
+    except (ValueError, FileNotFoundError) as error:
+        command_parser.error(str(error))
+    try:
+        return run_skip(args, config, data) if args.command == "skip" else run_fusion(args)
+    except config_lib.ConfigError as error:
+        command_parser.error(str(error))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
