@@ -1,7 +1,7 @@
 """Serving latency of an RRN against a plain ResNet-50, both as reloaded SavedModels.
 
     python benchmarks/bench_serving.py [--configs 8x112,16x112,8x224,16x224] [--repeats 9]
-                                       [--warmup 2] [--out benchmarks/RESULTS_serving.md]
+                                       [--warmup 2] [--out serving_latency.md]
 
 For each clip size `TxS` two models are exported with `kerasrrn.export.build_archive` (the same
 signatures and in-graph preprocessing) and reloaded with `tf.saved_model.load`:
@@ -165,7 +165,8 @@ def main(argv=None):
                         help="clip sizes TxS, comma-separated (default: 8x112,16x112,8x224,16x224)")
     parser.add_argument("--repeats", type=int, default=9, help="timed calls per model (default: 9)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls per model first (default: 2)")
-    parser.add_argument("--out", default="benchmarks/RESULTS_serving.md", help="results file")
+    parser.add_argument("--out", default="serving_latency.md",
+                        help="markdown results file (copy the table into BENCHMARKS.md)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

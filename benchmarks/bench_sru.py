@@ -1,6 +1,6 @@
 """Times SRU against LSTM/GRU, its parallel vs sequential scan, and the reference `sru`.
 
-Run by hand (not a test); results are in benchmarks/RESULTS_sru.md.
+Run by hand (not a test); results are in BENCHMARKS.md.
 
     # SRU 2017/2018 vs keras LSTM/GRU, forward+backward per training step (ms per batch):
     KERAS_BACKEND=tensorflow python benchmarks/bench_sru.py layers

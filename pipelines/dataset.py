@@ -56,9 +56,16 @@ def resolve_split(data_dir, split):
     """Returns `split`, or `test` when `split` is `validation` and the dataset has none.
 
     Raises:
-        ValueError naming the dataset and its splits when the split does not exist.
+        ValueError naming the dataset and its splits when the split does not exist, or when the
+        directory holds only one machine's part of a multi-machine prepare.
     """
-    available = records.read_dataset_info(data_dir)["splits"]
+    info = records.read_dataset_info(data_dir)
+    if "part" in info:
+        raise ValueError(
+            f"{data_dir} is part {info['part']['shard_index']} of a {info['part']['num_shards']}-machine "
+            "prepare: combine the parts first with `python -m pipelines.prepare merge`"
+        )
+    available = info["splits"]
     if split in available and records.list_shards(data_dir, split):
         return split
     if split == "validation" and "test" in available:
@@ -68,7 +75,9 @@ def resolve_split(data_dir, split):
     )
 
 
-def _records(data_dir, split, shuffle, deterministic):
+def read_records(data_dir, split, shuffle, deterministic):
+    """Parsed examples of a split (`records.parse_sequence_example` dicts), interleaved over its
+    shards (shuffled when `shuffle`), cached in memory when the split is small."""
     shards = records.list_shards(data_dir, split)
     if not shards:
         raise ValueError(f"{data_dir}: no shards for split {split!r}")
@@ -164,7 +173,7 @@ def build_dataset(data_dir, split, spec, batch_size, training):
     Returns:
         `tf.data.Dataset` of (float32 `(B, T, S, S, 3)`, int32 `(B,)`).
     """
-    dataset = _records(data_dir, split, shuffle=training, deterministic=spec.deterministic)
+    dataset = read_records(data_dir, split, shuffle=training, deterministic=spec.deterministic)
     if training:
         dataset = dataset.shuffle(spec.shuffle_buffer, reshuffle_each_iteration=True)
         dataset = dataset.map(lambda example: train_clip(example, spec), num_parallel_calls=tf.data.AUTOTUNE)
@@ -181,7 +190,7 @@ def build_eval_dataset(data_dir, split, spec, batch_size):
     Returns:
         `tf.data.Dataset` of (float32 `(B, T, S, S, 3)`, int32 labels `(B,)`, string ids `(B,)`).
     """
-    dataset = _records(data_dir, split, shuffle=False, deterministic=True)
+    dataset = read_records(data_dir, split, shuffle=False, deterministic=True)
     dataset = dataset.map(lambda example: eval_views(example, spec), num_parallel_calls=tf.data.AUTOTUNE)
     dataset = _known_batches(dataset.unbatch().batch(batch_size), data_dir, split, spec, batch_size)
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(_options(True))

@@ -4,7 +4,7 @@ Every frame is decoded (inter-frame codecs need them all), but only every `frame
 converted to RGB and resized, which is where most of the time goes. Resizing uses FFmpeg's
 swscale (bilinear) so the shorter side becomes `short_side`, keeping the aspect ratio.
 
-PyAV, not OpenCV: measured in `benchmarks/RESULTS_prepare.md`.
+PyAV, not OpenCV: measured in `BENCHMARKS.md`.
 
 Example:
 >>> frames = read_video("v_ApplyEyeMakeup_g01_c01.avi", frame_step=2, short_side=128)

@@ -233,7 +233,7 @@ class SRU(keras.layers.RNN):
             state, runs over time: `"parallel"` (`keras.ops.associative_scan`),
             `"sequential"` (`keras.ops.scan`), or `"auto"`. `"auto"` picks
             `"sequential"`: on a 2-core CPU it was faster for T = 16..64 on TensorFlow, and
-            on JAX the parallel scan won only at T = 64 (benchmarks/RESULTS_sru.md), so pass
+            on JAX the parallel scan won only at T = 64 (BENCHMARKS.md), so pass
             `"parallel"` for long sequences on JAX.
             `"2018"` gates depend on the previous state, so it is always sequential and
             accepts only `"auto"` or `"sequential"`.

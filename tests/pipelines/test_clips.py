@@ -70,3 +70,22 @@ def test_only_sampled_frames_arrive_in_order():
     np.testing.assert_allclose(np.diff(values), 20, atol=2)
     three = eval_views(example_with_frames(10), ClipSpec(clip_length=3, image_size=16, num_test_clips=2, three_crop=True))
     assert three[0].shape == (6, 3, 16, 16, 3)
+
+
+def test_a_partial_multi_machine_dataset_is_refused_until_merged(tmp_path):
+    from pipelines.dataset import resolve_split
+    from pipelines.sources import synthetic
+
+    synthetic.write_synthetic_dataset(tmp_path, num_classes=2, videos_per_class=1, frame_size=16, num_frames=2)
+    assert resolve_split(tmp_path, "validation") == "validation"
+    info = records.read_dataset_info(tmp_path)
+    info["part"] = {"shard_index": 1, "num_shards": 2}
+    records.write_dataset_info(tmp_path, {k: v for k, v in info.items() if k != "format"})
+    with pytest.raises(ValueError, match="prepare merge"):
+        resolve_split(tmp_path, "train")
+
+
+def test_full_frame_square_crop_is_a_plain_resize():
+    clip = np.random.default_rng(3).integers(0, 255, (2, 24, 24, 3), dtype=np.uint8)
+    crop = clips.random_resized_crop(clip, 16, min_scale=1.0, aspect_range=(1.0, 1.0)).numpy()
+    np.testing.assert_allclose(crop, tf.image.resize(tf.cast(clip, tf.float32), [16, 16]).numpy(), atol=1e-3)

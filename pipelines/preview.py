@@ -1,0 +1,185 @@
+"""`python -m pipelines.preview`: a PNG grid of the clips a model is fed, to check the data.
+
+    python -m pipelines.preview DATA --split train [--clips 4] [--out preview.png] [clip flags]
+
+Rows are clips, columns are their frames; each row is labelled with the video's class name
+(from `dataset.json`) and media id. `--split train` draws random augmented training clips
+through `pipelines.dataset.train_clip`, the function `build_dataset` maps (so the picture is
+the augmentation itself, not a re-implementation); other splits draw the evaluation views of
+`pipelines.dataset.eval_views` (every clip x crop of the first videos, in file order). The clip
+flags are the fields of `pipelines.dataset.ClipSpec`, with its defaults.
+"""
+
+import argparse
+import collections
+import dataclasses
+import sys
+
+from pipelines import records
+from pipelines.clips import SHORT_VIDEO_MODES
+
+# ClipSpec fields whose value is one of a fixed set; the rest take any value of their type.
+FIELD_CHOICES = {"short_video": SHORT_VIDEO_MODES}
+# Inches per frame cell: frames smaller than this are upscaled, larger ones kept at full size.
+CELL_INCHES = 1.0
+DPI = 100
+
+
+def draw_clips(data_dir, split, spec, num_clips, seed=None):
+    """The clips the preview draws, with their row labels.
+
+    Args:
+        data_dir: str, a prepared dataset directory.
+        split: str; `validation` falls back to `test` when absent (`resolve_split`).
+        spec: `pipelines.dataset.ClipSpec`.
+        num_clips: int, rows to draw.
+        seed: int or None. The same seed draws the same training clips.
+
+    Returns:
+        (float32 array `(num_clips', T, S, S, 3)` of pixel values in [0, 255], list of class
+        names, list of media ids); `num_clips'` is less than `num_clips` only when the split
+        has fewer clips (training: videos, evaluation: views).
+
+    Raises:
+        FileNotFoundError / ValueError with a one-line message for a missing dataset or split.
+    """
+    import tensorflow as tf
+
+    from pipelines import dataset
+
+    class_names = records.read_dataset_info(data_dir)["class_names"]
+    split = dataset.resolve_split(data_dir, split)
+    if seed is not None:
+        tf.random.set_seed(seed)
+    if split == "train":
+        examples = dataset.read_records(data_dir, split, shuffle=True, deterministic=True)
+        examples = examples.shuffle(spec.shuffle_buffer)
+        rows = examples.map(lambda example: (*dataset.train_clip(example, spec), example["media_id"]))
+    else:
+        examples = dataset.read_records(data_dir, split, shuffle=False, deterministic=True)
+        rows = examples.map(lambda example: dataset.eval_views(example, spec)).unbatch()
+    drawn = list(rows.take(num_clips).as_numpy_iterator())
+    clips = [clip for clip, _, _ in drawn]
+    labels = [class_names[label] for _, label, _ in drawn]
+    media_ids = [media_id.decode("utf-8") for _, _, media_id in drawn]
+    return (tf.stack(clips).numpy() if clips else None), labels, media_ids
+
+
+def row_titles(labels, media_ids):
+    """`"<class>   <media id>"` per row; a media id drawn several times (evaluation views) gets
+    its view number too, counted in the order of `eval_views`."""
+    views_of = collections.Counter(media_ids)
+    views_drawn = collections.Counter()
+    titles = []
+    for label, media_id in zip(labels, media_ids):
+        views_drawn[media_id] += 1
+        view = f"   view {views_drawn[media_id]}" if views_of[media_id] > 1 else ""
+        titles.append(f"{label}   {media_id}{view}")
+    return titles
+
+
+def save_grid(clips, labels, media_ids, path):
+    """Writes a PNG with one row per clip and one column per frame.
+
+    Args:
+        clips: float array `(N, T, S, S, 3)` of pixel values in [0, 255].
+        labels, media_ids: lists of N strings, the row titles.
+        path: str, the PNG to write.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    num_clips, clip_length, size = clips.shape[:3]
+    cell = max(CELL_INCHES, size / DPI)
+    figure, axes = plt.subplots(
+        num_clips, clip_length, figsize=(cell * clip_length, (cell + 0.3) * num_clips),
+        squeeze=False, dpi=DPI,
+    )
+    for row, (clip, title) in enumerate(zip(clips, row_titles(labels, media_ids))):
+        for column, frame in enumerate(clip):
+            axes[row, column].imshow(np.clip(frame, 0, 255).astype(np.uint8), interpolation="nearest")
+            axes[row, column].set_axis_off()
+        axes[row, 0].set_title(title, loc="left", fontsize=8)
+    figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.3 / ((cell + 0.3) * num_clips),
+                           wspace=0.03, hspace=0.3)
+    figure.savefig(path, dpi=DPI)
+    plt.close(figure)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Reports a usage error as one line naming the flag, exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _at_least(kind):
+    """An argparse type: an int >= 1 or a float >= 0, with a message saying what was expected."""
+    low, expected = (1, "an integer >= 1") if kind is int else (0, "a number >= 0")
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
+
+
+def add_clip_flags(parser):
+    """One flag per `ClipSpec` field (`--clip-length`, `--flip/--no-flip`, ...), its default."""
+    from pipelines.dataset import ClipSpec
+
+    group = parser.add_argument_group("clips (the fields of pipelines.dataset.ClipSpec)")
+    for field in dataclasses.fields(ClipSpec):
+        flag = "--" + field.name.replace("_", "-")
+        if field.type is bool:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default,
+                               help="(default: %(default)s)")
+        elif field.name in FIELD_CHOICES:
+            group.add_argument(flag, choices=FIELD_CHOICES[field.name], default=field.default,
+                               help="(default: %(default)s)")
+        else:
+            kind = _at_least(field.type) if field.type in (int, float) else field.type
+            group.add_argument(flag, type=kind, default=field.default,
+                               help="(default: %(default)s)")
+
+
+def build_parser():
+    parser = OneLineParser(prog="python -m pipelines.preview", description=__doc__.split("\n\n")[0])
+    parser.add_argument("data_dir", metavar="DATA", help="a prepared dataset directory")
+    parser.add_argument("--split", default="train", help="train (augmented clips) or an evaluation split")
+    parser.add_argument("--clips", type=_at_least(int), default=4,
+                        help="rows: clips (training) or views (evaluation) to draw (default: 4)")
+    parser.add_argument("--out", default="preview.png", help="the PNG to write (default: preview.png)")
+    parser.add_argument("--seed", type=int, default=None, help="draw the same training clips again")
+    add_clip_flags(parser)
+    return parser
+
+
+def main(argv=None):
+    from pipelines.dataset import ClipSpec
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    spec = ClipSpec(**{field.name: getattr(args, field.name) for field in dataclasses.fields(ClipSpec)})
+    try:
+        clips, labels, media_ids = draw_clips(args.data_dir, args.split, spec, args.clips, args.seed)
+    except (FileNotFoundError, ValueError) as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    if clips is None:
+        parser.exit(2, f"{parser.prog}: error: split {args.split!r} of {args.data_dir} holds no videos\n")
+    save_grid(clips, labels, media_ids, args.out)
+    print(f"Wrote {args.out}: {len(labels)} clips x {spec.clip_length} frames of {spec.image_size} px "
+          f"({args.split})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
