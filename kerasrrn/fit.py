@@ -43,9 +43,10 @@ def resolve_config(parser, argv):
     args, config = config_lib.parse_config(parser, argv)
     if not args.resume:
         return config
-    given = [name for name in config_lib.field_index() if getattr(args, name) is not None]
-    if args.config or given:
-        parser.error(f"--resume {args.resume}: takes the run's own config; drop --{(given or ['config'])[0].replace('_', '-')}")
+    extra = ["--config"] if args.config else []
+    extra += ["--" + name.replace("_", "-") for name in config_lib.field_index() if getattr(args, name) is not None]
+    if extra:
+        parser.error(f"--resume {args.resume}: the run keeps its own config; drop {' '.join(extra)}")
     saved = pathlib.Path(args.resume) / "config.json"
     if not saved.is_file():
         parser.error(f"--resume {args.resume}: no config.json there (not a run directory)")

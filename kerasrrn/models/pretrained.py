@@ -28,13 +28,7 @@ def load_backbone_weights(model, depth, width, weights):
     Returns:
         int, the number of layers whose weights were copied.
     """
-    if depth not in APPLICATIONS or width != 1.0:
-        raise ValueError(
-            f"--weights {weights} needs a ResNet-50/101/152 backbone at width 1.0. "
-            f"Received: depth={depth}, width={width}"
-        )
-    if weights != "imagenet" and not os.path.isfile(weights):
-        raise FileNotFoundError(f"--weights {weights}: no such file (expected 'imagenet', 'none' or a .h5 path)")
+    check_weights(depth, width, weights)
     try:
         source = APPLICATIONS[depth](include_top=False, weights=weights, input_shape=(None, None, 3))
     except Exception as error:  # urllib/HTTP errors differ by backend and Python version.
@@ -47,6 +41,18 @@ def load_backbone_weights(model, depth, width, weights):
             ) from error
         raise WeightsUnavailableError(f"--weights {weights}: could not load ({error})") from error
     return copy_weights_by_name(source, model)
+
+
+def check_weights(depth, width, weights):
+    """Raises ValueError / FileNotFoundError (one line naming --weights) for weights that cannot
+    fit the backbone, before anything is built or downloaded."""
+    if depth not in APPLICATIONS or width != 1.0:
+        raise ValueError(
+            f"--weights {weights} needs a ResNet-50/101/152 backbone at width 1.0. "
+            f"Received: depth={depth}, width={width}"
+        )
+    if weights != "imagenet" and not os.path.isfile(weights):
+        raise FileNotFoundError(f"--weights {weights}: no such file (expected 'imagenet', 'none' or a .h5 path)")
 
 
 def copy_weights_by_name(source, target):

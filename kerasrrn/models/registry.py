@@ -58,6 +58,13 @@ def check_model_config(config):
     model = config.model
     if model.model not in BUILDERS:
         raise ConfigError(f"--model {model.model}: not available (available: {', '.join(BUILDERS)})")
+    if model.weights != "none":
+        from kerasrrn.models.pretrained import check_weights
+
+        try:
+            check_weights(model.depth, model.width, model.weights)
+        except (ValueError, FileNotFoundError) as error:
+            raise ConfigError(str(error)) from None
     for flag, rate in (("--dropout", model.dropout), ("--sru-dropout", model.sru_dropout)):
         if rate >= 1:
             raise ConfigError(f"{flag}: expected a rate in [0, 1), got {rate!r}")

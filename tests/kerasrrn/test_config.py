@@ -69,6 +69,8 @@ def test_run_name_follows_the_config_but_not_where_it_runs():
         (["--clip-length", "4", "--skip-delay", "4"], "delay=4"),
         (["--source", "prepared"], "--data-dir is required"),
         (["--config", "missing.json"], "--config missing.json: no such file"),
+        (["--weights", "imagenet"], "--weights imagenet needs a ResNet-50/101/152 backbone"),
+        (["--weights", "nowhere.h5", "--depth", "50", "--width", "1"], "--weights nowhere.h5: no such file"),
     ],
 )
 def test_fit_usage_errors_exit_2_with_one_line(argv, message, tmp_path, monkeypatch, capsys):

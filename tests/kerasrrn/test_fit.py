@@ -58,3 +58,16 @@ def test_a_compiled_checkpoint_loads_after_a_plain_package_import(tiny_run):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["WarmupDecay", "SparseSmoothedCrossentropy"]
+
+
+def test_resume_takes_the_run_directory_and_nothing_else(tiny_run, tmp_path, capsys):
+    assert main(["--resume", str(tiny_run)]) == 0
+    assert "is complete" in capsys.readouterr().out
+    for argv, message in [
+        (["--resume", str(tiny_run), "--epochs", "9"], "the run keeps its own config; drop --epochs"),
+        (["--resume", str(tmp_path)], "no config.json there"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
