@@ -37,9 +37,15 @@ class RunData:
     def train_dataset(self, batch_size):
         return build_dataset(self.path, self.train_split, self.spec, batch_size, training=True)
 
-    def val_dataset(self, batch_size, spec=None):
-        """Centre views of the validation videos (one clip each unless `spec` says more)."""
-        return build_dataset(self.path, self.val_split, spec or self.spec, batch_size, training=False)
+    def steps_per_epoch(self, batch_size, configured=0):
+        """`configured` steps, or one pass over the training videos (full batches only)."""
+        return configured or self.videos(self.train_split) // batch_size
+
+    def val_dataset(self, batch_size):
+        """The validation `fit` logs after every epoch: the centre clip of every validation
+        video, one crop (cheaper than the multi-clip evaluation of `eval_dataset`)."""
+        spec = dataclasses.replace(self.spec, num_test_clips=1, three_crop=False)
+        return build_dataset(self.path, self.val_split, spec, batch_size, training=False)
 
     def eval_dataset(self, split, batch_size):
         """All test views with video ids, for video-level multi-clip evaluation."""

@@ -16,7 +16,6 @@ backup, finishing an interrupted epoch with exactly its remaining steps; a compl
 as it is.
 """
 
-import dataclasses
 import json
 import pathlib
 import sys
@@ -120,7 +119,7 @@ def train(config, data, strategy):
     policy = runtime.set_up(config.train.seed, config.train.precision)
     batch_size = distribute.global_batch_size(config.train.batch_size, strategy)
     train_videos = data.videos(data.train_split)
-    steps_per_epoch = config.train.steps_per_epoch or train_videos // batch_size
+    steps_per_epoch = data.steps_per_epoch(batch_size, config.train.steps_per_epoch)
     planned_steps = config.train.epochs * steps_per_epoch
     with strategy.scope():
         model = build_model(config, len(data.class_names))
@@ -149,9 +148,8 @@ def train(config, data, strategy):
     train_dataset = distribute.shard_by_worker(
         data.train_dataset(batch_size).repeat(), data.num_shards(data.train_split), strategy
     )
-    val_spec = dataclasses.replace(data.spec, num_test_clips=1, three_crop=False)
     val_dataset = distribute.shard_by_worker(
-        data.val_dataset(batch_size, val_spec), data.num_shards(data.val_split), strategy
+        data.val_dataset(batch_size), data.num_shards(data.val_split), strategy
     )
     started = time.time()
     with distribute.worker_directory(run_path, strategy) as write_path:

@@ -24,7 +24,6 @@ unit: the point is still valid and is the model with the distinct units (in netw
 """
 
 import copy
-import dataclasses
 
 import keras
 import keras_tuner
@@ -173,7 +172,7 @@ class SkipHyperModel(keras_tuner.HyperModel):
         self.patience = patience
         self.num_classes = len(data.class_names)
         train = base_config.train
-        self.steps_per_epoch = train.steps_per_epoch or data.videos(data.train_split) // train.batch_size
+        self.steps_per_epoch = data.steps_per_epoch(train.batch_size, train.steps_per_epoch)
 
     def declare_hyperparameters(self, hp):
         declare_skip_space(hp, self.base_config)
@@ -191,12 +190,11 @@ class SkipHyperModel(keras_tuner.HyperModel):
         `kwargs` carries `epochs` (and Hyperband's `initial_epoch`) and `verbose` from the tuner.
         """
         batch_size = self.base_config.train.batch_size
-        val_spec = dataclasses.replace(self.data.spec, num_test_clips=1, three_crop=False)
         early_stopping = keras.callbacks.EarlyStopping(monitor="val_top1", mode="max", patience=self.patience)
         return model.fit(
             self.data.train_dataset(batch_size).repeat(),
             steps_per_epoch=self.steps_per_epoch,
-            validation_data=self.data.val_dataset(batch_size, val_spec),
+            validation_data=self.data.val_dataset(batch_size),
             shuffle=False,  # tf.data shuffles; Keras cannot shuffle a dataset.
             callbacks=[*callbacks, early_stopping],
             **kwargs,
