@@ -88,7 +88,7 @@ def decode_limit_datasets(data_dir, spec, batch_size):
         return tf.map_fn(decode, jpegs, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
 
     def selected():
-        examples = dataset._records(data_dir, "train", shuffle=True, deterministic=False).repeat()
+        examples = dataset.read_records(data_dir, "train", shuffle=True, deterministic=False).repeat()
         return examples.shuffle(spec.shuffle_buffer).map(selected_frames, num_parallel_calls=tf.data.AUTOTUNE)
 
     per_frame = selected().unbatch().map(decode, num_parallel_calls=tf.data.AUTOTUNE)

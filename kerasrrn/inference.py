@@ -1,4 +1,4 @@
-"""What `evaluate` and `predict` share: loading a trained model and making its test views.
+"""What `evaluate` and `predict` share: loading a trained model (a run or a SavedModel).
 
 A model is either
 
@@ -18,7 +18,7 @@ import dataclasses
 import pathlib
 
 from kerasrrn import config as config_lib
-from pipelines import clips, records
+from pipelines import records
 from pipelines.dataset import ClipSpec
 
 CHECKPOINTS = ("best.keras", "last.keras")

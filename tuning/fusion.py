@@ -143,7 +143,6 @@ def predict_stream(run_dir, verbose=0):
     """
     import keras
 
-    import kerasrrn  # noqa: F401  (registers the custom layers for loading)
     from kerasrrn import config as config_lib
     from kerasrrn import evaluation
     from kerasrrn.data import load_run_data
