@@ -172,6 +172,18 @@ def save_oracle_after_each_trial(oracle):
     oracle.end_trial = end_trial_and_save
 
 
+def drop_retries_of_ended_trials(oracle):
+    """Keeps a reloaded search from running an ended trial again.
+
+    Keras Tuner 1.4.7/1.4.8 `Oracle.end_trial` records the trial in `end_order` and saves
+    `oracle.json` while the trial is still listed as ongoing (it prints "Trial N Complete" and
+    only then drops it from the ongoing trials), and a reload sends every ongoing trial for
+    retry. `save_oracle_after_each_trial` narrows that window; a search killed inside it still
+    came back with the ended trial queued. Retries of trials that ended are dropped here.
+    """
+    oracle._retry_queue = [trial_id for trial_id in oracle._retry_queue if trial_id not in oracle.end_order]
+
+
 def search(tuner, role, **search_kwargs):
     """Runs `tuner.search`; a stop for consecutive failed trials (a RuntimeError of the oracle)
     returns like a finished search, so that the failures are reported as such."""
@@ -179,6 +191,7 @@ def search(tuner, role, **search_kwargs):
 
     write_tuner_state_atomically()
     if role != "worker":
+        drop_retries_of_ended_trials(tuner.oracle)
         save_oracle_after_each_trial(tuner.oracle)
     try:
         # The Bayesian oracle fits a small Gaussian process per trial; OpenBLAS's threads made

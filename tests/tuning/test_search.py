@@ -247,3 +247,34 @@ def test_a_distributed_search_survives_a_restart_of_its_chief(tmp_path, trained_
     assert re.search(r"^Fused top-1 on \d+ validation videos: searched weights", chief_log, re.MULTILINE)
     summary = json.loads((project / "fusion.json").read_text())
     assert summary["completed_trials"] == max_trials and sum(summary["best"]["weights"]) == pytest.approx(1)
+
+
+def test_a_reload_does_not_retry_a_trial_that_ended(tmp_path):
+    """The state a kill leaves between Keras Tuner's save in `end_trial` and the removal of the
+    trial from the ongoing ones: reloading must not queue the ended trial again."""
+    import keras_tuner
+
+    from tuning.search import drop_retries_of_ended_trials
+
+    def oracle():
+        space = keras_tuner.HyperParameters()
+        space.Float("x", 0.0, 1.0)
+        made = keras_tuner.oracles.RandomSearchOracle(
+            objective=keras_tuner.Objective("score", "max"), max_trials=5, hyperparameters=space, seed=1)
+        made._set_project_dir(str(tmp_path), "p")
+        return made
+
+    first = oracle()
+    trial = first.create_trial("worker1")
+    first.update_trial(trial.trial_id, {"score": 0.5})
+    trial.status = "COMPLETED"
+    first.end_order.append(trial.trial_id)  # what end_trial has done when it saves
+    first._save_trial(trial)
+    first.save()  # the trial is still listed as ongoing here
+
+    reloaded = oracle()
+    reloaded.reload()
+    assert trial.trial_id in reloaded._retry_queue  # Keras Tuner's own reload would re-run it
+    drop_retries_of_ended_trials(reloaded)
+    assert reloaded._retry_queue == []
+    assert reloaded.create_trial("worker1").trial_id != trial.trial_id
