@@ -47,6 +47,20 @@ class RunData:
         spec = dataclasses.replace(self.spec, num_test_clips=1, three_crop=False)
         return build_dataset(self.path, self.val_split, spec, batch_size, training=False)
 
+    def predict_views(self, model, split, batch_size, verbose=1):
+        """`kerasrrn.evaluation.predict_views` over every test view of `split`, with a progress
+        bar of known length.
+
+        Returns:
+            (video ids `(V,)`, labels `(V,)`, probabilities `(V, C)`) per view.
+        """
+        from kerasrrn import evaluation
+
+        split = resolve_split(self.path, split)
+        return evaluation.predict_views(
+            model, self.eval_dataset(split, batch_size), verbose, self.num_views(split)
+        )
+
     def eval_dataset(self, split, batch_size):
         """All test views with video ids, for video-level multi-clip evaluation."""
         return build_eval_dataset(self.path, resolve_split(self.path, split), self.spec, batch_size)

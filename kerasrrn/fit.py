@@ -166,10 +166,7 @@ def train(config, data, strategy):
 
     best = keras.saving.load_model(run_path / "checkpoints" / "best.keras")
     print(f"Evaluating the best checkpoint on {data.val_split} ({data.spec.num_test_clips} clips per video)")
-    views = evaluation.predict_views(
-        best, data.eval_dataset(data.val_split, batch_size), config.train.verbose,
-        data.num_views(data.val_split),
-    )
+    views = data.predict_views(best, data.val_split, batch_size, config.train.verbose)
     report, *_ = evaluation.video_report(*views, data.class_names)
     report.update({"split": data.val_split, "training_seconds": round(training_seconds, 1),
                    "steps": int(model.optimizer.iterations)})

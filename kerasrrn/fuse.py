@@ -177,9 +177,7 @@ def evaluate_streams_and_fusion(fused, config, batch_size, verbose):
     # One model that outputs every stream's scores and the fused scores, (B, (S + 1) * C).
     all_scores = keras.layers.Concatenate(name="stream_and_fused_scores")([*stream_scores, fused.output])
     probe = keras.Model(fused.input, all_scores)
-    view_ids, view_labels, view_scores = evaluation.predict_views(
-        probe, data.eval_dataset(data.val_split, batch_size), verbose, data.num_views(data.val_split)
-    )
+    view_ids, view_labels, view_scores = data.predict_views(probe, data.val_split, batch_size, verbose)
     view_scores = view_scores.reshape(len(view_ids), len(stream_scores) + 1, len(data.class_names))
     reports = [
         evaluation.video_report(view_ids, view_labels, view_scores[:, index], data.class_names)[0]

@@ -151,9 +151,7 @@ def predict_stream(run_dir, verbose=0):
     config = config_lib.load(run_dir / "config.json")
     data = load_run_data(config)
     model = keras.saving.load_model(run_dir / "checkpoints" / "best.keras")
-    views = evaluation.predict_views(
-        model, data.eval_dataset(data.val_split, config.train.batch_size), verbose, data.num_views(data.val_split)
-    )
+    views = data.predict_views(model, data.val_split, config.train.batch_size, verbose)
     _, video_ids, labels, scores = evaluation.video_report(*views, data.class_names)
     video_ids = np.array([item.decode() if isinstance(item, bytes) else str(item) for item in video_ids])
     return video_ids, labels.astype(np.int64), scores
