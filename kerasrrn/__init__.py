@@ -7,7 +7,7 @@ commands and `pipelines`.
 """
 
 from kerasrrn import layers, losses, models, schedules
-from kerasrrn.layers import SRU, FoldTime, FramePreprocessing, SRUCell, TemporalSkip, UnfoldTime
+from kerasrrn.layers import SRU, ClipColorJitter, FoldTime, FramePreprocessing, SRUCell, TemporalSkip, UnfoldTime
 from kerasrrn.losses import SparseSmoothedCrossentropy
 from kerasrrn.models import (
     MRRNFusion,
@@ -24,6 +24,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SRU",
+    "ClipColorJitter",
     "FoldTime",
     "FramePreprocessing",
     "MRRNFusion",

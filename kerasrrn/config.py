@@ -47,9 +47,20 @@ class DataConfig:
     num_test_clips: int = option(4, "evenly spaced clips per video at evaluation", minimum=1)
     three_crop: bool = option(False, "evaluate three crops along the longer side per clip")
     flip: bool = option(False, "random horizontal flip (off: it swaps left/right motion classes)")
+    train_crop: str = option(
+        "random_resized", "training crop: random_resized (area and aspect jitter, then resize to "
+        "--image-size) or random (an --image-size window of the stored frames, no resizing: the "
+        "C3D recipe, fastest on CPUs)", choices=("random_resized", "random"),
+    )
     min_crop_scale: float = option(0.6, "random resized crop: smallest area fraction", minimum=0.05)
-    brightness: float = option(0.1, "random brightness jitter, fraction of 255", minimum=0.0)
-    contrast: float = option(0.1, "random contrast jitter, +- factor", minimum=0.0)
+    brightness: float = option(
+        0.1, "random brightness jitter per clip, fraction of 255 (done in the model, in training)",
+        minimum=0.0,
+    )
+    contrast: float = option(
+        0.1, "random contrast jitter per clip, +- factor below 1 (done in the model, in training)",
+        minimum=0.0,
+    )
     short_video: str = option(
         "loop", "videos shorter than a clip: loop them or repeat the last frame",
         choices=("loop", "repeat_last"),

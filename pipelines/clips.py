@@ -1,8 +1,10 @@
 """Pure tensor functions for clips: temporal sampling, decoding, spatial augmentation.
 
 Every function works on one video or one clip (no batch axis) and is meant for `tf.data.map`.
-Frames stay RGB pixel values in [0, 255]: the models normalise inside (so that exported models
-serve raw frames), see `kerasrrn.layers.FramePreprocessing`.
+Frames stay RGB pixel values in [0, 255], uint8 until resizing makes them float32: the models
+cast, jitter the colours (in training) and normalise inside, on the accelerator, so that
+exported models serve raw frames; see `kerasrrn.layers.FramePreprocessing` and
+`kerasrrn.layers.ClipColorJitter`.
 """
 
 import math
@@ -16,6 +18,10 @@ def clip_span(clip_length, frame_step):
 
 
 SHORT_VIDEO_MODES = ("loop", "repeat_last")
+
+# Spatial crops of a training clip: `random_resized_crop`, or `random_crop` (no resizing: the
+# C3D recipe, and the fastest training pipeline on a CPU).
+TRAIN_CROPS = ("random_resized", "random")
 
 
 def wrap_indices(indices, num_frames, short_video="loop"):
@@ -108,6 +114,31 @@ def random_resized_crop(clip, size, min_scale=0.6, aspect_range=(3 / 4, 4 / 3), 
     return tf.image.resize(tf.cast(crop, tf.float32), [size, size])
 
 
+def random_crop(clip, size, seed=None):
+    """One random `size x size` window, the same for every frame, cut out without resizing (the
+    C3D recipe, e.g. 112 x 112 out of frames stored at 128 x 171). Frames whose shorter side is
+    below `size` are first resized so that it is `size`.
+
+    Nothing is resized or cast when the frames are large enough: on a CPU this is a slice,
+    where `random_resized_crop` costs about half a JPEG decode per clip (BENCHMARKS.md).
+
+    Args:
+        clip: uint8 tensor `(T, H, W, 3)`.
+
+    Returns:
+        uint8 tensor `(T, size, size, 3)`.
+    """
+    clip = tf.cond(
+        tf.reduce_min(tf.shape(clip)[1:3]) < size,
+        lambda: tf.cast(tf.round(resize_shorter_side(clip, size)), tf.uint8),
+        lambda: clip,
+    )
+    height, width = tf.shape(clip)[1], tf.shape(clip)[2]
+    top = tf.random.uniform([], 0, height - size + 1, dtype=tf.int32, seed=seed)
+    left = tf.random.uniform([], 0, width - size + 1, dtype=tf.int32, seed=seed)
+    return tf.ensure_shape(clip[:, top : top + size, left : left + size, :], [None, size, size, 3])
+
+
 def _fraction_of(pixels, fraction):
     """`round(fraction * pixels)` as int32, at least 1."""
     return tf.maximum(tf.cast(tf.round(fraction * tf.cast(pixels, tf.float32)), tf.int32), 1)
@@ -118,22 +149,6 @@ def random_flip(clip, seed=None):
     clip = tf.convert_to_tensor(clip)
     flip = tf.random.uniform([], seed=seed) < 0.5
     return tf.cond(flip, lambda: tf.reverse(clip, axis=[2]), lambda: clip)
-
-
-def random_color_jitter(clip, brightness, contrast, seed=None):
-    """The same brightness shift (fraction of 255) and contrast factor for every frame.
-
-    Args:
-        clip: float32 tensor `(T, H, W, 3)` in [0, 255].
-
-    Returns:
-        float32 tensor `(T, H, W, 3)` clipped to [0, 255].
-    """
-    shift = tf.random.uniform([], -brightness, brightness, seed=seed) * 255.0
-    factor = tf.random.uniform([], 1.0 - contrast, 1.0 + contrast, seed=seed)
-    mean = tf.reduce_mean(clip)
-    # (clip - mean) * factor + mean + shift, as one multiply and one add over the clip.
-    return tf.clip_by_value(clip * factor + (mean * (1.0 - factor) + shift), 0.0, 255.0)
 
 
 def resize_shorter_side(clip, size):

@@ -1,7 +1,9 @@
 """tf.data input pipelines over prepared TFRecord datasets (`pipelines.records`).
 
-`build_dataset` gives what `model.fit` consumes: batches of clips `(B, T, S, S, 3)` float32
-pixel values in [0, 255] and sparse labels `(B,)`. `build_eval_dataset` gives every test view
+`build_dataset` gives what `model.fit` consumes: batches of clips `(B, T, S, S, 3)`, RGB pixel
+values in [0, 255] (uint8 for training clips cut with `train_crop="random"`, else float32),
+and sparse labels `(B,)`. Colour jitter is not done here but in the model
+(`kerasrrn.layers.ClipColorJitter`): on a CPU it cost as much as the JPEG decoding. `build_eval_dataset` gives every test view
 (clip x crop) of every video with the video's id, for video-level (multi-clip) evaluation.
 Only the sampled frames are JPEG-decoded.
 """
@@ -30,9 +32,8 @@ class ClipSpec:
     num_test_clips: int = 1
     three_crop: bool = False
     flip: bool = False
+    train_crop: str = "random_resized"
     min_crop_scale: float = 0.6
-    brightness: float = 0.1
-    contrast: float = 0.1
     short_video: str = "loop"
     shuffle_buffer: int = 512
     deterministic: bool = False
@@ -106,17 +107,19 @@ def train_clip(example, spec):
     """One augmented training clip from a parsed example.
 
     Returns:
-        (float32 `(T, S, S, 3)`, int32 label).
+        (`(T, S, S, 3)` pixel values, int32 label): uint8 with `train_crop="random"` (a slice
+        of the decoded frames), float32 with `"random_resized"`.
     """
     indices = clips.random_clip_indices(
         tf.shape(example["frames"])[0], spec.clip_length, spec.frame_step, spec.short_video
     )
     clip = clips.decode_frames(example["frames"], indices)
-    clip = clips.random_resized_crop(clip, spec.image_size, spec.min_crop_scale)
+    if spec.train_crop == "random":
+        clip = clips.random_crop(clip, spec.image_size)
+    else:
+        clip = clips.random_resized_crop(clip, spec.image_size, spec.min_crop_scale)
     if spec.flip:
         clip = clips.random_flip(clip)
-    if spec.brightness or spec.contrast:
-        clip = clips.random_color_jitter(clip, spec.brightness, spec.contrast)
     return clip, tf.cast(example["label"], tf.int32)
 
 
@@ -171,8 +174,11 @@ def build_dataset(data_dir, split, spec, batch_size, training):
             only. False: the centre view(s) of each video in file order, as in `eval_views`.
 
     Returns:
-        `tf.data.Dataset` of (float32 `(B, T, S, S, 3)`, int32 `(B,)`).
+        `tf.data.Dataset` of (`(B, T, S, S, 3)` pixel values, int32 `(B,)`); the clips are
+        float32, or uint8 when `train_clip` gives uint8.
     """
+    if spec.train_crop not in clips.TRAIN_CROPS:
+        raise ValueError(f"train_crop must be one of {clips.TRAIN_CROPS}. Received: {spec.train_crop!r}")
     dataset = read_records(data_dir, split, shuffle=training, deterministic=spec.deterministic)
     if training:
         dataset = dataset.shuffle(spec.shuffle_buffer, reshuffle_each_iteration=True)

@@ -43,7 +43,11 @@ def resized_size(width, height, short_side):
 def _to_rgb(frame, short_side):
     """One `av.VideoFrame` as a uint8 RGB array `(H, W, 3)`, shorter side `short_side`."""
     width, height = resized_size(frame.width, frame.height, short_side)
-    return frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="BILINEAR")
+    # One swscale thread: by default PyAV starts and joins a thread pool for every frame, which
+    # halved the conversion speed and left the prepare workers waiting on each other.
+    return frame.to_ndarray(
+        width=width, height=height, format="rgb24", interpolation="BILINEAR", threads=1
+    )
 
 
 def _open(path):

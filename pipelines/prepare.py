@@ -5,9 +5,10 @@
 
 Each split's videos are put in a deterministic order (a hash of their media id, which mixes
 classes within a shard; TFDS keeps its own order) and cut into contiguous shards. Workers
-(spawned processes, no TensorFlow) decode and JPEG-encode whole videos; the main process writes
-each shard under a temporary name, renames it when whole, then writes its sidecar
-`<shard>.json` (videos, frames, failures, settings). A shard with its sidecar is finished: a
+(spawned processes) decode, JPEG-encode and serialize whole videos; the main process only
+frames the examples into each shard under a temporary name, renames it when whole, then writes
+its sidecar `<shard>.json` (videos, frames, failures, settings). Neither imports TensorFlow
+(the `tfds` source does, to read TFDS). A shard with its sidecar is finished: a
 re-run skips it, so an interrupted job resumes, and deleting a shard redoes only that one. A
 re-run with other settings (frame step, size, quality, sharding) is refused.
 
@@ -87,33 +88,36 @@ def count_shards(num_videos, args):
 
 
 def encode_video(task):
-    """Worker: decodes one video and encodes its frames; never raises for bad input.
+    """Worker: decodes one video and serializes it as an example; never raises for bad input.
 
     Args:
-        task: `(VideoItem, frames or None, options)`; `frames` is a uint8 `(N, H, W, 3)` array
-            when the source decoded it already (TFDS), else the item's file is decoded.
+        task: `(VideoItem, label_text, frames or None, options)`; `frames` is a uint8
+            `(N, H, W, 3)` array when the source decoded it already (TFDS), else the item's file
+            is decoded.
 
     Returns:
-        `(item, jpegs, None)` with a list of JPEG bytes, or `(item, None, reason)`.
+        `(item, example, num_frames, None)` with the serialized `tf.train.SequenceExample`
+        (bytes) of `num_frames` JPEG frames, or `(item, None, 0, reason)`.
     """
-    item, frames, options = task
+    item, label_text, frames, options = task
     selection = dict(options["selection"], min_frames=options["min_frames"])
     try:
         if frames is None:
             frames = decode.read_video(item.path, **selection)
         else:
             frames = decode.select_frames(frames, name=item.path, **selection)
-        return item, [records.encode_jpeg(frame, options["quality"]) for frame in frames], None
+        jpegs = [records.encode_jpeg(frame, options["quality"]) for frame in frames]
+        example = records.make_sequence_example(jpegs, item.label, label_text, item.media_id)
+        return item, example, len(jpegs), None
     except decode.VideoDecodeError as error:
-        return item, None, error.reason
+        return item, None, 0, error.reason
     except Exception as error:  # noqa: BLE001 - a bad video must not stop the job
-        return item, None, f"{type(error).__name__}: {error}"
+        return item, None, 0, f"{type(error).__name__}: {error}"
 
 
 def map_ordered(function, tasks, workers):
     """`map(function, tasks)` over `workers` spawned processes, in order, with at most
-    `2 * workers` tasks in flight (TFDS tasks carry whole decoded videos). The first tasks are
-    submitted at once, so the workers start while the caller imports TensorFlow."""
+    `2 * workers` tasks in flight (TFDS tasks carry whole decoded videos)."""
     if workers == 1:
         return map(function, tasks)
     pool = concurrent.futures.ProcessPoolExecutor(
@@ -182,22 +186,18 @@ def read_finished(shard_path, settings):
 
 
 def write_shard(shard_path, results, settings):
-    """Writes one shard from `(item, jpegs, reason)` results, then its sidecar."""
+    """Writes one shard from `encode_video` results, then its sidecar."""
     summary = {"videos": 0, "frames": 0, "failures": [], "settings": settings}
     with records.ShardWriter(shard_path) as writer:
-        for item, jpegs, reason in results:
-            if jpegs is None:
+        for item, example, num_frames, reason in results:
+            if example is None:
                 summary["failures"].append(
                     {"path": item.path, "reason": reason, "media_id": item.media_id}
                 )
                 continue
-            writer.write(
-                records.make_sequence_example(
-                    jpegs, item.label, settings["class_names"][item.label], item.media_id
-                )
-            )
+            writer.write(example)
             summary["videos"] += 1
-            summary["frames"] += len(jpegs)
+            summary["frames"] += num_frames
     sidecar = sidecar_path(shard_path)
     temporary = sidecar.with_suffix(".tmp")
     temporary.write_text(json.dumps(summary) + "\n")
@@ -235,12 +235,13 @@ def prepare(args):
             start += len(shard_items)
 
     def tasks():
+        names = listing.class_names
         for split, _, shard_items, start, _ in jobs:
             if keep_order:
                 frames = listing.iter_frames(split, start, start + len(shard_items))
-                yield from ((item, video, options) for item, video in frames)
+                yield from ((item, names[item.label], video, options) for item, video in frames)
             else:
-                yield from ((item, None, options) for item in shard_items)
+                yield from ((item, names[item.label], None, options) for item in shard_items)
 
     progress = Progress(sum(len(job[2]) for job in jobs))
     results = map_ordered(encode_video, tasks(), args.workers)
@@ -251,7 +252,7 @@ def prepare(args):
 
 
 def progress_step(progress, result):
-    progress.update(failed=result[1] is None)
+    progress.update(failed=result[-1] is not None)
     return result
 
 

@@ -5,9 +5,11 @@
 Rows are clips, columns are their frames; each row is labelled with the video's class name
 (from `dataset.json`) and media id. `--split train` draws random augmented training clips
 through `pipelines.dataset.train_clip`, the function `build_dataset` maps (so the picture is
-the augmentation itself, not a re-implementation); other splits draw the evaluation views of
-`pipelines.dataset.eval_views` (every clip x crop of the first videos, in file order). The clip
-flags are the fields of `pipelines.dataset.ClipSpec`, with its defaults.
+the augmentation itself, not a re-implementation), then jitters their colours with the layer
+the models apply in training (`kerasrrn.layers.ClipColorJitter`, `--brightness`, `--contrast`);
+other splits draw the evaluation views of `pipelines.dataset.eval_views` (every clip x crop of
+the first videos, in file order). The clip flags are the fields of `pipelines.dataset.ClipSpec`,
+with its defaults.
 """
 
 import argparse
@@ -15,17 +17,19 @@ import collections
 import dataclasses
 import sys
 
+import numpy as np
+
 from pipelines import records
-from pipelines.clips import SHORT_VIDEO_MODES
+from pipelines.clips import SHORT_VIDEO_MODES, TRAIN_CROPS
 
 # ClipSpec fields whose value is one of a fixed set; the rest take any value of their type.
-FIELD_CHOICES = {"short_video": SHORT_VIDEO_MODES}
+FIELD_CHOICES = {"short_video": SHORT_VIDEO_MODES, "train_crop": TRAIN_CROPS}
 # Inches per frame cell: frames smaller than this are upscaled, larger ones kept at full size.
 CELL_INCHES = 1.0
 DPI = 100
 
 
-def draw_clips(data_dir, split, spec, num_clips, seed=None):
+def draw_clips(data_dir, split, spec, num_clips, seed=None, color_jitter=(0.0, 0.0)):
     """The clips the preview draws, with their row labels.
 
     Args:
@@ -34,11 +38,14 @@ def draw_clips(data_dir, split, spec, num_clips, seed=None):
         spec: `pipelines.dataset.ClipSpec`.
         num_clips: int, rows to draw.
         seed: int or None. The same seed draws the same training clips.
+        color_jitter: (brightness, contrast) of the models' `ClipColorJitter`, applied to
+            training clips.
 
     Returns:
-        (float32 array `(num_clips', T, S, S, 3)` of pixel values in [0, 255], list of class
-        names, list of media ids); `num_clips'` is less than `num_clips` only when the split
-        has fewer clips (training: videos, evaluation: views).
+        (array `(num_clips', T, S, S, 3)` of pixel values in [0, 255], uint8 or float32 as the
+        pipeline gives them, list of class names, list of media ids); `num_clips'` is less
+        than `num_clips` only when the split has fewer clips (training: videos, evaluation:
+        views).
 
     Raises:
         FileNotFoundError / ValueError with a one-line message for a missing dataset or split.
@@ -59,10 +66,16 @@ def draw_clips(data_dir, split, spec, num_clips, seed=None):
         examples = dataset.read_records(data_dir, split, shuffle=False, deterministic=True)
         rows = examples.map(lambda example: dataset.eval_views(example, spec)).unbatch()
     drawn = list(rows.take(num_clips).as_numpy_iterator())
-    clips = [clip for clip, _, _ in drawn]
     labels = [class_names[label] for _, label, _ in drawn]
     media_ids = [media_id.decode("utf-8") for _, _, media_id in drawn]
-    return (tf.stack(clips).numpy() if clips else None), labels, media_ids
+    if not drawn:
+        return None, labels, media_ids
+    clips = np.stack([clip for clip, _, _ in drawn])
+    if split == "train" and any(color_jitter):
+        from kerasrrn.layers import ClipColorJitter
+
+        clips = np.asarray(ClipColorJitter(*color_jitter, seed=seed)(clips, training=True))
+    return clips, labels, media_ids
 
 
 def row_titles(labels, media_ids):
@@ -82,7 +95,7 @@ def save_grid(clips, labels, media_ids, path):
     """Writes a PNG with one row per clip and one column per frame.
 
     Args:
-        clips: float array `(N, T, S, S, 3)` of pixel values in [0, 255].
+        clips: array `(N, T, S, S, 3)` of pixel values in [0, 255].
         labels, media_ids: lists of N strings, the row titles.
         path: str, the PNG to write.
     """
@@ -90,7 +103,6 @@ def save_grid(clips, labels, media_ids, path):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     num_clips, clip_length, size = clips.shape[:3]
     cell = max(CELL_INCHES, size / DPI)
@@ -159,6 +171,9 @@ def build_parser():
                         help="rows: clips (training) or views (evaluation) to draw (default: 4)")
     parser.add_argument("--out", default="preview.png", help="the PNG to write (default: preview.png)")
     parser.add_argument("--seed", type=int, default=None, help="draw the same training clips again")
+    for name in ("brightness", "contrast"):
+        parser.add_argument(f"--{name}", type=_at_least(float), default=0.1,
+                            help=f"training clips: {name} jitter, as fit's --{name} (default: %(default)s)")
     add_clip_flags(parser)
     return parser
 
@@ -170,7 +185,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     spec = ClipSpec(**{field.name: getattr(args, field.name) for field in dataclasses.fields(ClipSpec)})
     try:
-        clips, labels, media_ids = draw_clips(args.data_dir, args.split, spec, args.clips, args.seed)
+        clips, labels, media_ids = draw_clips(
+            args.data_dir, args.split, spec, args.clips, args.seed, (args.brightness, args.contrast)
+        )
     except (FileNotFoundError, ValueError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     if clips is None:

@@ -9,13 +9,16 @@ here and the reverse:
 Beside the shards a dataset directory holds `dataset.json` (class names, counts per split,
 frame step, frame size, source) and `failures.jsonl` (every video that could not be read).
 Shards are written under a temporary name and renamed when complete, so a shard that exists
-under its final name is always whole.
+under its final name is always whole. Writing (`make_sequence_example`, `ShardWriter`) is pure
+Python and never imports TensorFlow, so `python -m pipelines.prepare` runs without it; reading
+(`parse_sequence_example`) is a tf.data op.
 """
 
 import io
 import json
 import os
 import pathlib
+import struct
 
 import numpy as np
 
@@ -45,34 +48,64 @@ def encode_jpeg(frame, quality=90):
 
 
 def make_sequence_example(jpeg_frames, label, label_text, media_id):
-    """Serializes one video as a `tf.train.SequenceExample`.
+    """Serializes one video as a `tf.train.SequenceExample`, without TensorFlow.
+
+    The protobuf wire format is written by hand (`_field`), so the prepare workers and the main
+    process that writes the shards need not import TensorFlow. Map entries are in key order, as
+    `SerializeToString(deterministic=True)` writes them.
 
     Args:
         jpeg_frames: list of bytes, one JPEG per stored frame.
-        label: int, the class index.
+        label: int >= 0, the class index.
         label_text: str, the class name.
         media_id: str, an identifier unique within the dataset (e.g. the relative path).
 
     Returns:
         bytes, the serialized example.
     """
-    import tensorflow as tf
+    context = [  # Features{map<string, Feature> feature = 1}
+        *_map_entry(LABEL_KEY, _field(3, _field(1, [_varint(_int64(label, "label"))]))),
+        *_map_entry(LABEL_TEXT_KEY, _bytes_feature(label_text.encode("utf-8"))),
+        *_map_entry(MEDIA_ID_KEY, _bytes_feature(media_id.encode("utf-8"))),
+    ]
+    frames = [part for jpeg in jpeg_frames for part in _field(1, _bytes_feature(jpeg))]
+    feature_lists = _map_entry(FRAMES_KEY, frames)  # FeatureLists{map<string, FeatureList> = 1}
+    return b"".join([*_field(1, context), *_field(2, feature_lists)])
 
-    def bytes_feature(value):
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
-    context = tf.train.Features(
-        feature={
-            LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
-            LABEL_TEXT_KEY: bytes_feature(label_text.encode("utf-8")),
-            MEDIA_ID_KEY: bytes_feature(media_id.encode("utf-8")),
-        }
-    )
-    frames = tf.train.FeatureList(feature=[bytes_feature(jpeg) for jpeg in jpeg_frames])
-    example = tf.train.SequenceExample(
-        context=context, feature_lists=tf.train.FeatureLists(feature_list={FRAMES_KEY: frames})
-    )
-    return example.SerializeToString()
+def _varint(value):
+    """The protobuf base-128 varint of an int >= 0: 7 bits a byte, low bits first."""
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _int64(value, name):
+    """`value` as an int in [0, 2**63); negative int64s would need the 10-byte form, unused here."""
+    value = int(value)
+    if not 0 <= value < 2**63:
+        raise ValueError(f"{name} must be an integer in [0, 2**63). Received: {name}={value}")
+    return value
+
+
+def _field(number, payload):
+    """A length-delimited field (wire type 2) as a list of byte strings: its tag and length,
+    then the `payload` parts, which are not copied; the caller joins the parts once."""
+    length = sum(len(part) for part in payload)
+    return [_varint(number << 3 | 2) + _varint(length), *payload]
+
+
+def _map_entry(key, value):
+    """One entry of a `map<string, Message>` field numbered 1: `{key = 1, value = 2}`."""
+    return _field(1, [*_field(1, [key.encode("utf-8")]), *_field(2, value)])
+
+
+def _bytes_feature(value):
+    """`Feature{bytes_list = 1: BytesList{value = 1: [value]}}` as a list of parts."""
+    return _field(1, _field(1, [value]))
 
 
 def parse_sequence_example(serialized):
@@ -112,7 +145,11 @@ def list_shards(data_dir, split):
 
 
 class ShardWriter:
-    """Writes one shard under a temporary name and renames it only when closed cleanly.
+    """Writes one TFRecord shard under a temporary name and renames it only when closed cleanly.
+
+    The framing of each record is written here, as `tf.io.TFRecordWriter` writes it (uint64
+    length, masked CRC32C of the length, the data, masked CRC32C of the data), so writing a
+    shard needs no TensorFlow; the CRC32C comes from `google-crc32c`'s C extension.
 
     Example:
     >>> with ShardWriter("/data/ucf101/train-00000-of-00004.tfrecord") as writer:
@@ -123,25 +160,47 @@ class ShardWriter:
         self.path = str(path)
         self.temporary_path = f"{self.path}.tmp-{os.getpid()}"
         self.num_written = 0
-        self._writer = None
+        self._crc32c = None
+        self._stream = None
 
     def __enter__(self):
-        import tensorflow as tf
-
-        self._writer = tf.io.TFRecordWriter(self.temporary_path)
+        self._crc32c = _crc32c_function()
+        self._stream = open(self.temporary_path, "wb")
         return self
 
     def write(self, serialized):
-        self._writer.write(serialized)
+        length = struct.pack("<Q", len(serialized))
+        self._stream.write(length + self._masked_crc(length))
+        self._stream.write(serialized)
+        self._stream.write(self._masked_crc(serialized))
         self.num_written += 1
 
+    def _masked_crc(self, data):
+        """The TFRecord checksum of `data`: its CRC32C, rotated right by 15 bits plus a constant,
+        as 4 little-endian bytes."""
+        crc = self._crc32c(data)
+        return struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
+
     def __exit__(self, exc_type, exc, traceback):
-        self._writer.close()
+        self._stream.close()
         if exc_type is None:
             os.replace(self.temporary_path, self.path)
         else:
             os.remove(self.temporary_path)
         return False
+
+
+def _crc32c_function():
+    """`google_crc32c.value`, refusing the package's pure-Python fallback, which would take
+    minutes per GB of shards instead of a fraction of a second."""
+    import google_crc32c
+
+    if google_crc32c.implementation != "c":
+        raise RuntimeError(
+            "google-crc32c runs without its C extension (~1000x slower); reinstall it from a "
+            "wheel: pip install --force-reinstall --only-binary :all: google-crc32c"
+        )
+    return google_crc32c.value
 
 
 def write_dataset_info(data_dir, info):

@@ -15,7 +15,7 @@ from kerasrrn.models.rrn import clip_input, folded_frames
 
 def build_resnet_lstm(
     num_classes, clip_length=8, image_size=224, depth=50, width=1.0, lstm_units=256, dropout=0.0,
-    name="resnet_lstm",
+    color_jitter=(0.0, 0.0), name="resnet_lstm",
 ):
     """Builds the ResNet + LSTM baseline.
 
@@ -27,6 +27,8 @@ def build_resnet_lstm(
         width: float, default 1.0. ResNet width multiplier.
         lstm_units: int, default 256. LSTM units.
         dropout: float, default 0. Dropout on the LSTM output before the classifier.
+        color_jitter: (brightness, contrast), default (0, 0). Random colour jitter of each clip
+            in training (`ClipColorJitter`, first layer after the input); (0, 0) adds none.
         name: str, the model name.
 
     Returns:
@@ -36,6 +38,6 @@ def build_resnet_lstm(
         -> `predictions` -> `softmax`.
     """
     frames = clip_input(clip_length, image_size)
-    stages = resnet_stages(folded_frames(frames), depth, width)
+    stages = resnet_stages(folded_frames(frames, color_jitter), depth, width)
     last_output = keras.layers.LSTM(lstm_units, name="lstm")(frame_sequence(stages["conv5"], clip_length))
     return keras.Model(frames, classifier(last_output, num_classes, dropout), name=name)

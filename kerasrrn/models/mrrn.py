@@ -130,7 +130,7 @@ def stream_head(stage_output, clip_length, num_classes, head, prefix="", output_
 
 def build_mrrn(
     num_classes, stream="high", clip_length=8, image_size=224, depth=50, width=1.0, head=HeadSpec(),
-    name=None,
+    color_jitter=(0.0, 0.0), name=None,
 ):
     """Builds one MRRN stream.
 
@@ -143,6 +143,8 @@ def build_mrrn(
         depth: int, default 50. ResNet depth (18, 34, 50, 101, 152).
         width: float, default 1.0. ResNet width multiplier.
         head: `HeadSpec`, the SRU head.
+        color_jitter: (brightness, contrast), default (0, 0). Random colour jitter of each clip
+            in training (`ClipColorJitter`, first layer after the input); (0, 0) adds none.
         name: str, default `mrrn_<stream>`. Streams fused into one model need distinct names.
 
     Returns:
@@ -154,7 +156,7 @@ def build_mrrn(
     check_stream(stream)
     frames = clip_input(clip_length, image_size)
     stage = STREAM_STAGES[stream]
-    stages = resnet_stages(folded_frames(frames), depth, width, last_stage=stage)
+    stages = resnet_stages(folded_frames(frames, color_jitter), depth, width, last_stage=stage)
     probabilities = stream_head(stages[stage], clip_length, num_classes, head)
     return keras.Model(frames, probabilities, name=name or f"mrrn_{stream}")
 
@@ -311,12 +313,13 @@ class SharedMRRN(keras.Model):
 
 
 def build_mrrn_shared(
-    num_classes, clip_length=8, image_size=224, depth=50, width=1.0, head=HeadSpec(), name="mrrn_shared",
+    num_classes, clip_length=8, image_size=224, depth=50, width=1.0, head=HeadSpec(),
+    color_jitter=(0.0, 0.0), name="mrrn_shared",
 ):
     """Builds an MRRN with one backbone and a stream head on each of conv3, conv4 and conv5.
 
     Args:
-        num_classes, clip_length, image_size, depth, width, head: as `build_mrrn`.
+        num_classes, clip_length, image_size, depth, width, head, color_jitter: as `build_mrrn`.
         name: str, default "mrrn_shared".
 
     Returns:
@@ -326,7 +329,7 @@ def build_mrrn_shared(
         `mid_time_pool`); the heads' probabilities are layers `low`, `mid`, `high`.
     """
     frames = clip_input(clip_length, image_size)
-    stages = resnet_stages(folded_frames(frames), depth, width)
+    stages = resnet_stages(folded_frames(frames, color_jitter), depth, width)
     heads = [
         stream_head(stages[stage], clip_length, num_classes, head, prefix=f"{stream}_", output_name=stream)
         for stream, stage in STREAM_STAGES.items()

@@ -7,25 +7,30 @@ from kerasrrn.models.resnet import SkipSpec, check_skips
 from kerasrrn.models.rrn import build_rrn
 
 
+def _color_jitter(data):
+    """The data config's colour jitter, which the model applies in training (on the accelerator)."""
+    return (data.brightness, data.contrast)
+
+
 def _rrn(model, data, num_classes):
     return build_rrn(
         num_classes, data.clip_length, data.image_size, model.depth, model.width,
         model.skip_units, model.skip_kind, model.skip_delay, model.skip_span, model.dropout,
-        name="rrn",
+        _color_jitter(data), name="rrn",
     )
 
 
 def _resnet(model, data, num_classes):
     return build_rrn(
         num_classes, data.clip_length, data.image_size, model.depth, model.width,
-        skip_units=(), dropout=model.dropout, name="resnet",
+        skip_units=(), dropout=model.dropout, color_jitter=_color_jitter(data), name="resnet",
     )
 
 
 def _resnet_lstm(model, data, num_classes):
     return build_resnet_lstm(
         num_classes, data.clip_length, data.image_size, model.depth, model.width, model.lstm_units,
-        model.dropout,
+        model.dropout, _color_jitter(data),
     )
 
 
@@ -38,13 +43,15 @@ def _head(model):
 
 def _mrrn(model, data, num_classes):
     return build_mrrn(
-        num_classes, model.stream, data.clip_length, data.image_size, model.depth, model.width, _head(model)
+        num_classes, model.stream, data.clip_length, data.image_size, model.depth, model.width, _head(model),
+        _color_jitter(data),
     )
 
 
 def _mrrn_shared(model, data, num_classes):
     return build_mrrn_shared(
-        num_classes, data.clip_length, data.image_size, model.depth, model.width, _head(model)
+        num_classes, data.clip_length, data.image_size, model.depth, model.width, _head(model),
+        _color_jitter(data),
     )
 
 
@@ -65,6 +72,8 @@ def check_model_config(config):
             check_weights(model.depth, model.width, model.weights)
         except (ValueError, FileNotFoundError) as error:
             raise ConfigError(str(error)) from None
+    if config.data.contrast >= 1:
+        raise ConfigError(f"--contrast: expected a factor change in [0, 1), got {config.data.contrast!r}")
     for flag, rate in (("--dropout", model.dropout), ("--sru-dropout", model.sru_dropout)):
         if rate >= 1:
             raise ConfigError(f"{flag}: expected a rate in [0, 1), got {rate!r}")

@@ -7,7 +7,7 @@ With no skips this is the paper's frame-averaging `resnet` baseline.
 
 import keras
 
-from kerasrrn.layers import FoldTime, FramePreprocessing, UnfoldTime
+from kerasrrn.layers import ClipColorJitter, FoldTime, FramePreprocessing, UnfoldTime
 from kerasrrn.models.resnet import SkipSpec, resnet_stages
 
 
@@ -16,14 +16,17 @@ def clip_input(clip_length, image_size):
     return keras.Input((clip_length, image_size, image_size, 3), name="frames")
 
 
-def folded_frames(frames):
-    """Preprocesses clips and folds time into the batch: `(B, T, S, S, 3)` -> `(B*T, S, S, 3)`."""
+def folded_frames(frames, color_jitter=(0.0, 0.0)):
+    """Jitters clips in training (unless `color_jitter` is `(0, 0)`), preprocesses them and
+    folds time into the batch: `(B, T, S, S, 3)` -> `(B*T, S, S, 3)`."""
+    if any(color_jitter):
+        frames = ClipColorJitter(*color_jitter, name="color_jitter")(frames)
     return FoldTime(name="fold_time")(FramePreprocessing(name="preprocessing")(frames))
 
 
 def build_rrn(
     num_classes, clip_length=8, image_size=224, depth=50, width=1.0, skip_units=("conv5_block2",),
-    skip_kind="identity", skip_delay=1, skip_span=1, dropout=0.0, name="rrn",
+    skip_kind="identity", skip_delay=1, skip_span=1, dropout=0.0, color_jitter=(0.0, 0.0), name="rrn",
 ):
     """Builds an RRN classifier.
 
@@ -39,6 +42,8 @@ def build_rrn(
         skip_delay: int, default 1. Frames between skip source and target.
         skip_span: int, default 1. 1 = the unit's own input, k = the input k-1 units earlier.
         dropout: float, default 0. Dropout on pooled features before the classifier.
+        color_jitter: (brightness, contrast), default (0, 0). Random colour jitter of each clip
+            in training (`ClipColorJitter`, first layer after the input); (0, 0) adds none.
         name: str, the model name.
 
     Returns:
@@ -49,7 +54,8 @@ def build_rrn(
     frames = clip_input(clip_length, image_size)
     spec = SkipSpec(delay=skip_delay, kind=skip_kind, span=skip_span)
     stages = resnet_stages(
-        folded_frames(frames), depth, width, {unit: spec for unit in skip_units}, clip_length
+        folded_frames(frames, color_jitter), depth, width, {unit: spec for unit in skip_units},
+        clip_length,
     )
     features = keras.layers.GlobalAveragePooling2D(name="avg_pool")(stages["conv5"])
     if dropout:

@@ -119,3 +119,19 @@ def test_every_clip_spec_field_is_a_flag_with_its_default():
     assert ClipSpec(**{field.name: getattr(args, field.name) for field in dataclasses.fields(ClipSpec)}) == ClipSpec()
     flipped = preview.build_parser().parse_args(["DATA", "--flip", "--no-deterministic", "--min-crop-scale", "0.5"])
     assert flipped.flip is True and flipped.deterministic is False and flipped.min_crop_scale == 0.5
+
+
+def test_training_rows_show_the_models_colour_jitter_one_shift_per_clip(data_dir):
+    spec = ClipSpec(clip_length=4, frame_step=2, image_size=24, train_crop="random")
+    plain, _, ids = preview.draw_clips(data_dir, "train", spec, 4, seed=7)
+    jittered, _, jittered_ids = preview.draw_clips(data_dir, "train", spec, 4, seed=7, color_jitter=(0.2, 0.0))
+    assert jittered_ids == ids and plain.dtype == np.uint8
+    shifts = jittered.astype(np.float32) - plain
+    inside = (jittered > 0) & (jittered < 255)  # pixels the clipping left alone
+    per_clip = [np.median(shift[keep]) for shift, keep in zip(shifts, inside)]
+    for shift, keep, clip_shift in zip(shifts, inside, per_clip):
+        np.testing.assert_allclose(shift[keep], clip_shift, atol=1e-3)
+    assert all(abs(value) <= 51 for value in per_clip) and np.ptp(per_clip) > 1
+    evaluation, _, _ = preview.draw_clips(data_dir, "validation", spec, 2, color_jitter=(0.2, 0.0))
+    reference, _, _ = preview.draw_clips(data_dir, "validation", spec, 2)
+    np.testing.assert_array_equal(evaluation, reference)
