@@ -3,9 +3,9 @@
 `build_dataset` gives what `model.fit` consumes: batches of clips `(B, T, S, S, 3)`, RGB pixel
 values in [0, 255] (uint8 for training clips cut with `train_crop="random"`, else float32),
 and sparse labels `(B,)`. Colour jitter is not done here but in the model
-(`kerasrrn.layers.ClipColorJitter`): on a CPU it cost as much as the JPEG decoding. `build_eval_dataset` gives every test view
-(clip x crop) of every video with the video's id, for video-level (multi-clip) evaluation.
-Only the sampled frames are JPEG-decoded.
+(`kerasrrn.layers.ClipColorJitter`): on a CPU it cost as much as the JPEG decoding.
+`build_eval_dataset` gives every test view (clip x crop) of every video with the video's id,
+for video-level (multi-clip) evaluation. Only the sampled frames are JPEG-decoded.
 """
 
 import dataclasses

@@ -171,8 +171,10 @@ def build_parser():
                         help="rows: clips (training) or views (evaluation) to draw (default: 4)")
     parser.add_argument("--out", default="preview.png", help="the PNG to write (default: preview.png)")
     parser.add_argument("--seed", type=int, default=None, help="draw the same training clips again")
+    from kerasrrn.config import DataConfig
+
     for name in ("brightness", "contrast"):
-        parser.add_argument(f"--{name}", type=_at_least(float), default=0.1,
+        parser.add_argument(f"--{name}", type=_at_least(float), default=getattr(DataConfig(), name),
                             help=f"training clips: {name} jitter, as fit's --{name} (default: %(default)s)")
     add_clip_flags(parser)
     return parser

@@ -312,20 +312,27 @@ def run_skip(args, config, data):
         tuner.oracle, out_dir,
         lambda hp: {"skip_units": " ".join(trial_config(config, hp).model.skip_units)},
     )
-    best = [trial for trial in tuner.oracle.get_best_trials(1) if trial.status == "COMPLETED"]
-    if best:
-        best_config = trial_config(config, best[0].hyperparameters)
+    best = best_completed_trial(tuner.oracle)
+    if best is not None:
+        best_config = trial_config(config, best.hyperparameters)
         best_path = out_dir / "best.json"
         config_lib.save(best_config, best_path)
         written.insert(0, best_path)
         model = best_config.model
         print(
-            f"Best trial {best[0].trial_id}: val_top1 {best[0].score:.3f} with {model.skip_kind} skips into "
+            f"Best trial {best.trial_id}: val_top1 {best.score:.3f} with {model.skip_kind} skips into "
             f"{','.join(model.skip_units)} (delay {model.skip_delay}, span {model.skip_span}), "
             f"learning rate {best_config.train.learning_rate:.3g}"
         )
         print(f"Train it: python -m kerasrrn.fit --config {best_path}")
     return finish(tuner.oracle, out_dir, written)
+
+
+def best_completed_trial(oracle):
+    """The oracle's best trial, or None when it did not complete (e.g. a search stopped before
+    any trial ended)."""
+    best = [trial for trial in oracle.get_best_trials(1) if trial.status == "COMPLETED"]
+    return best[0] if best else None
 
 
 def run_fusion(args):
@@ -362,16 +369,16 @@ def run_fusion(args):
         tuner.oracle, out_dir,
         lambda hp: {"weights": " ".join(f"{w:.4f}" for w in fusion.trial_weights(hp, num_streams))},
     )
-    best = [trial for trial in tuner.oracle.get_best_trials(1) if trial.status == "COMPLETED"]
-    if best:
-        weights = fusion.trial_weights(best[0].hyperparameters, num_streams)
+    best = best_completed_trial(tuner.oracle)
+    if best is not None:
+        weights = fusion.trial_weights(best.hyperparameters, num_streams)
         references = fusion.reference_weightings(stream_scores, labels)
         best_single = max(range(num_streams), key=lambda index: references["single"][index]["score"])
         summary = {
             "streams": [str(stream) for stream in args.streams],
             "num_videos": int(len(labels)),
             "completed_trials": sum(trial.status == "COMPLETED" for trial in tuner.oracle.trials.values()),
-            "best": {"trial_id": best[0].trial_id, "weights": weights.tolist(),
+            "best": {"trial_id": best.trial_id, "weights": weights.tolist(),
                      **fusion.fusion_metrics(stream_scores, labels, weights)},
             "equal": references["equal"],
             "single": [{"stream": str(stream), **metrics} for stream, metrics in zip(args.streams, references["single"])],

@@ -20,15 +20,9 @@ def build_resnet_lstm(
     """Builds the ResNet + LSTM baseline.
 
     Args:
-        num_classes: int, number of action classes.
-        clip_length: int, default 8. Frames per clip `T`.
-        image_size: int, default 224. Frame height and width `S`.
-        depth: int, default 50. ResNet depth (18, 34, 50, 101, 152).
-        width: float, default 1.0. ResNet width multiplier.
+        num_classes, clip_length, image_size, depth, width, color_jitter: as `build_rrn`.
         lstm_units: int, default 256. LSTM units.
         dropout: float, default 0. Dropout on the LSTM output before the classifier.
-        color_jitter: (brightness, contrast), default (0, 0). Random colour jitter of each clip
-            in training (`ClipColorJitter`, first layer after the input); (0, 0) adds none.
         name: str, the model name.
 
     Returns:

@@ -135,16 +135,10 @@ def build_mrrn(
     """Builds one MRRN stream.
 
     Args:
-        num_classes: int, number of action classes.
+        num_classes, clip_length, image_size, depth, width, color_jitter: as `build_rrn`.
         stream: str, default "high". Tapped stage: `low` (conv3), `mid` (conv4), `high` (conv5).
             The backbone is built only up to the tapped stage.
-        clip_length: int, default 8. Frames per clip `T`.
-        image_size: int, default 224. Frame height and width `S`.
-        depth: int, default 50. ResNet depth (18, 34, 50, 101, 152).
-        width: float, default 1.0. ResNet width multiplier.
         head: `HeadSpec`, the SRU head.
-        color_jitter: (brightness, contrast), default (0, 0). Random colour jitter of each clip
-            in training (`ClipColorJitter`, first layer after the input); (0, 0) adds none.
         name: str, default `mrrn_<stream>`. Streams fused into one model need distinct names.
 
     Returns:
