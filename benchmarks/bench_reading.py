@@ -1,7 +1,6 @@
 """Training-pipeline throughput against the JPEG-decoding limit, on the same frames and cores.
 
-    python benchmarks/bench_reading.py [DATA] [--short-side 128] [--frame-steps 2,1] [--image-size 112]
-                                       [--train-crops random_resized,random]
+    python benchmarks/bench_reading.py [DATA] [--short-side 128] [--frame-steps 2,1]
                                        [--clip-length 8] [--batch-size 8] [--repeats 5]
                                        [--clips-per-repeat 800]
 
@@ -9,9 +8,9 @@ DATA is a prepared dataset (`python -m pipelines.prepare`); without it, a synthe
 frames of 128x171 (UCF-101 prepared at `--short-side 128`; `--short-side 256`: 256x341) is
 written once to `--data-dir` (default: a folder in the system temp dir). Two pipelines read its train split:
 
-- pipeline: `build_dataset(..., training=True)`: shuffle, random clip, decode, the training crop
-  to `--image-size` (each of `--train-crops`: `random_resized` or `random`), batch (what
-  `model.fit` consumes; the colour jitter is done by the model);
+- pipeline: `build_dataset(..., training=True)`: shuffle, random clip, decode, batches of one
+  frame size (what `model.fit` consumes; the crop, flip and colour jitter are done by the model,
+  `kerasrrn.layers.ClipCrop` and `ClipColorJitter`, whatever `--train-crop` says);
 - decode limit: the same parsed (and cached) records, shuffled alike, the same random clip
   indices, gather, then `tf.io.decode_jpeg` on every selected frame, no augmentation, AUTOTUNE
   parallelism; two ways, each frame its own element (`limit_per_frame`, clips/s = frames/s / T)
@@ -27,7 +26,6 @@ round). Target: the pipeline reaches at least 85% of the limit.
 """
 
 import argparse
-import itertools
 import os
 import pathlib
 import statistics
@@ -149,8 +147,6 @@ def main():
     parser.add_argument("--frames-per-video", type=int, default=48)
     parser.add_argument("--frame-steps", default="2,1")
     parser.add_argument("--clip-length", type=int, default=8)
-    parser.add_argument("--image-size", type=int, default=112)
-    parser.add_argument("--train-crops", default="random_resized,random")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--clips-per-repeat", type=int, default=800)
@@ -165,18 +161,16 @@ def main():
             tempfile.gettempdir(), f"bench_reading_{args.short_side}px_{args.videos}v_{args.frames_per_video}f"
         )
         write_ucf_like_dataset(data_dir, args.short_side, args.videos, args.frames_per_video)
-    print(f"data: {data_dir}; clip length {args.clip_length}, image size {args.image_size}, "
+    print(f"data: {data_dir}; clip length {args.clip_length}, "
           f"batch {args.batch_size}, {args.repeats} x {args.clips_per_repeat} clips per side, "
           f"{args.warmup_clips} warm-up clips; {os.cpu_count()} CPUs; load {os.getloadavg()}")
-    settings = itertools.product([int(step) for step in args.frame_steps.split(",")], args.train_crops.split(","))
-    for frame_step, train_crop in settings:
-        spec = ClipSpec(clip_length=args.clip_length, frame_step=frame_step, image_size=args.image_size,
-                        train_crop=train_crop)
+    for frame_step in [int(step) for step in args.frame_steps.split(",")]:
+        spec = ClipSpec(clip_length=args.clip_length, frame_step=frame_step)
         rates, ratios = measure(data_dir, spec, args.batch_size, args.repeats, args.clips_per_repeat,
                                 args.warmup_clips)
         medians = {name: statistics.median(values) for name, values in rates.items()}
         limit = max(medians["limit_per_frame"], medians["limit_per_clip"])
-        print(f"frame_step {frame_step}, train_crop {train_crop}: "
+        print(f"frame_step {frame_step}: "
               + "  ".join(f"{name} {rate:.1f}" for name, rate in medians.items())
               + f" clips/s (median); limit {limit * args.clip_length:.0f} frames/s; pipeline / limit: "
               f"ratio of medians {medians['pipeline'] / limit:.3f}, median of round ratios "

@@ -46,13 +46,17 @@ class DataConfig:
     image_size: int = option(64, "square crop size fed to the model, pixels", minimum=16)
     num_test_clips: int = option(4, "evenly spaced clips per video at evaluation", minimum=1)
     three_crop: bool = option(False, "evaluate three crops along the longer side per clip")
-    flip: bool = option(False, "random horizontal flip (off: it swaps left/right motion classes)")
-    train_crop: str = option(
-        "random_resized", "training crop: random_resized (area and aspect jitter, then resize to "
-        "--image-size) or random (an --image-size window of the stored frames, no resizing: the "
-        "C3D recipe, fastest on CPUs)", choices=("random_resized", "random"),
+    flip: bool = option(
+        False, "random horizontal flip (done in the model, in training; off: it swaps left/right motion classes)"
     )
-    min_crop_scale: float = option(0.6, "random resized crop: smallest area fraction", minimum=0.05)
+    train_crop: str = option(
+        "random_resized", "training crop, done in the model: random_resized (area and aspect jitter, "
+        "then resize to --image-size) or random (an --image-size window of the stored frames, no "
+        "resizing: the C3D recipe)", choices=("random_resized", "random"),
+    )
+    min_crop_scale: float = option(
+        0.6, "random resized crop: smallest area fraction, at most 1", minimum=0.05
+    )
     brightness: float = option(
         0.1, "random brightness jitter per clip, fraction of 255 (done in the model, in training)",
         minimum=0.0,

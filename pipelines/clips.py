@@ -1,13 +1,11 @@
-"""Pure tensor functions for clips: temporal sampling, decoding, spatial augmentation.
+"""Pure tensor functions for clips: temporal sampling, decoding, evaluation crops.
 
 Every function works on one video or one clip (no batch axis) and is meant for `tf.data.map`.
-Frames stay RGB pixel values in [0, 255], uint8 until resizing makes them float32: the models
-cast, jitter the colours (in training) and normalise inside, on the accelerator, so that
-exported models serve raw frames; see `kerasrrn.layers.FramePreprocessing` and
-`kerasrrn.layers.ClipColorJitter`.
+Frames stay RGB pixel values in [0, 255], uint8 until resizing makes them float32. Training
+clips are not cropped here: the models crop, flip and jitter them in training and normalise
+inside, on the accelerator, so that the input pipeline only decodes and exported models serve
+raw frames; see `kerasrrn.layers.ClipCrop`, `ClipColorJitter` and `FramePreprocessing`.
 """
-
-import math
 
 import tensorflow as tf
 
@@ -18,10 +16,6 @@ def clip_span(clip_length, frame_step):
 
 
 SHORT_VIDEO_MODES = ("loop", "repeat_last")
-
-# Spatial crops of a training clip: `random_resized_crop`, or `random_crop` (no resizing: the
-# C3D recipe, and the fastest training pipeline on a CPU).
-TRAIN_CROPS = ("random_resized", "random")
 
 
 def wrap_indices(indices, num_frames, short_video="loop"):
@@ -85,70 +79,6 @@ def decode_frames(jpeg_frames, indices):
         selected,
         fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
     )
-
-
-def random_resized_crop(clip, size, min_scale=0.6, aspect_range=(3 / 4, 4 / 3), seed=None):
-    """One random crop (area fraction in [min_scale, 1], aspect ratio in `aspect_range`, both
-    relative to the frame) applied to every frame of the clip, resized to `size x size`.
-
-    The crop is a whole-pixel window, cut out and resized bilinearly (`tf.image.resize`): on a
-    CPU this costs about a third of `tf.image.crop_and_resize` on the same clip
-    (BENCHMARKS.md).
-
-    Args:
-        clip: tensor `(T, H, W, 3)`.
-
-    Returns:
-        float32 tensor `(T, size, size, 3)`.
-    """
-    scale = tf.random.uniform([], min_scale, 1.0, seed=seed)
-    log_aspect = tf.random.uniform([], math.log(aspect_range[0]), math.log(aspect_range[1]), seed=seed)
-    aspect = tf.exp(log_aspect)
-    height, width = tf.shape(clip)[1], tf.shape(clip)[2]
-    crop_height = _fraction_of(height, tf.minimum(tf.sqrt(scale / aspect), 1.0))
-    crop_width = _fraction_of(width, tf.minimum(tf.sqrt(scale * aspect), 1.0))
-    top = tf.random.uniform([], 0, height - crop_height + 1, dtype=tf.int32, seed=seed)
-    left = tf.random.uniform([], 0, width - crop_width + 1, dtype=tf.int32, seed=seed)
-    crop = clip[:, top : top + crop_height, left : left + crop_width, :]
-    # Casting the crop, not the whole frame, and resizing from float32 are the cheaper order.
-    return tf.image.resize(tf.cast(crop, tf.float32), [size, size])
-
-
-def random_crop(clip, size, seed=None):
-    """One random `size x size` window, the same for every frame, cut out without resizing (the
-    C3D recipe, e.g. 112 x 112 out of frames stored at 128 x 171). Frames whose shorter side is
-    below `size` are first resized so that it is `size`.
-
-    Nothing is resized or cast when the frames are large enough: on a CPU this is a slice,
-    where `random_resized_crop` costs about half a JPEG decode per clip (BENCHMARKS.md).
-
-    Args:
-        clip: uint8 tensor `(T, H, W, 3)`.
-
-    Returns:
-        uint8 tensor `(T, size, size, 3)`.
-    """
-    clip = tf.cond(
-        tf.reduce_min(tf.shape(clip)[1:3]) < size,
-        lambda: tf.cast(tf.round(resize_shorter_side(clip, size)), tf.uint8),
-        lambda: clip,
-    )
-    height, width = tf.shape(clip)[1], tf.shape(clip)[2]
-    top = tf.random.uniform([], 0, height - size + 1, dtype=tf.int32, seed=seed)
-    left = tf.random.uniform([], 0, width - size + 1, dtype=tf.int32, seed=seed)
-    return tf.ensure_shape(clip[:, top : top + size, left : left + size, :], [None, size, size, 3])
-
-
-def _fraction_of(pixels, fraction):
-    """`round(fraction * pixels)` as int32, at least 1."""
-    return tf.maximum(tf.cast(tf.round(fraction * tf.cast(pixels, tf.float32)), tf.int32), 1)
-
-
-def random_flip(clip, seed=None):
-    """Flips every frame of the clip left-right with probability 1/2. Shape unchanged."""
-    clip = tf.convert_to_tensor(clip)
-    flip = tf.random.uniform([], seed=seed) < 0.5
-    return tf.cond(flip, lambda: tf.reverse(clip, axis=[2]), lambda: clip)
 
 
 def resize_shorter_side(clip, size):

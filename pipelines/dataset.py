@@ -1,11 +1,13 @@
 """tf.data input pipelines over prepared TFRecord datasets (`pipelines.records`).
 
-`build_dataset` gives what `model.fit` consumes: batches of clips `(B, T, S, S, 3)`, RGB pixel
-values in [0, 255] (uint8 for training clips cut with `train_crop="random"`, else float32),
-and sparse labels `(B,)`. Colour jitter is not done here but in the model
-(`kerasrrn.layers.ClipColorJitter`): on a CPU it cost as much as the JPEG decoding.
-`build_eval_dataset` gives every test view (clip x crop) of every video with the video's id,
-for video-level (multi-clip) evaluation. Only the sampled frames are JPEG-decoded.
+`build_dataset` gives what `model.fit` consumes. Training: batches of random clips
+`(B, T, H, W, 3)`, uint8 frames as stored (every clip of a batch has the same frame size), and
+sparse labels `(B,)`; the models crop, flip and jitter them themselves, on the accelerator
+(`kerasrrn.layers.ClipCrop`, `ClipColorJitter`): on a CPU the resized crop and the jitter each
+cost half to all of the JPEG decoding, so the pipeline only decodes. Evaluation: the centre
+views `(B, T, S, S, 3)` (float32). `build_eval_dataset` gives every test view (clip x crop) of
+every video with the video's id, for video-level (multi-clip) evaluation. Only the sampled
+frames are JPEG-decoded.
 """
 
 import dataclasses
@@ -31,9 +33,6 @@ class ClipSpec:
     image_size: int = 64
     num_test_clips: int = 1
     three_crop: bool = False
-    flip: bool = False
-    train_crop: str = "random_resized"
-    min_crop_scale: float = 0.6
     short_video: str = "loop"
     shuffle_buffer: int = 512
     deterministic: bool = False
@@ -104,23 +103,27 @@ def _options(deterministic):
 
 
 def train_clip(example, spec):
-    """One augmented training clip from a parsed example.
+    """One random training clip of a parsed example, decoded, not cropped (the model crops).
 
     Returns:
-        (`(T, S, S, 3)` pixel values, int32 label): uint8 with `train_crop="random"` (a slice
-        of the decoded frames), float32 with `"random_resized"`.
+        (uint8 `(T, H, W, 3)` frames at their stored size, int32 label).
     """
     indices = clips.random_clip_indices(
         tf.shape(example["frames"])[0], spec.clip_length, spec.frame_step, spec.short_video
     )
-    clip = clips.decode_frames(example["frames"], indices)
-    if spec.train_crop == "random":
-        clip = clips.random_crop(clip, spec.image_size)
-    else:
-        clip = clips.random_resized_crop(clip, spec.image_size, spec.min_crop_scale)
-    if spec.flip:
-        clip = clips.random_flip(clip)
-    return clip, tf.cast(example["label"], tf.int32)
+    return clips.decode_frames(example["frames"], indices), tf.cast(example["label"], tf.int32)
+
+
+def batch_by_frame_size(dataset, batch_size):
+    """Full batches of clips `(B, T, H, W, 3)` whose frames share one size: clips of other sizes
+    wait for a batch of their own (datasets prepared with `--short-side` mostly have one)."""
+    def frame_size_key(clip, label):
+        shape = tf.shape(clip, out_type=tf.int64)
+        return shape[1] * (1 << 32) + shape[2]
+
+    return dataset.group_by_window(
+        frame_size_key, lambda key, clips: clips.batch(batch_size, drop_remainder=True), window_size=batch_size
+    )
 
 
 def test_clip_indices(num_frames, spec):
@@ -170,20 +173,19 @@ def build_dataset(data_dir, split, spec, batch_size, training):
         split: str, e.g. `train`, `validation`, `test`.
         spec: `ClipSpec`.
         batch_size: int, clips per batch.
-        training: bool. True: shuffled, one random augmented clip per video, full batches
-            only. False: the centre view(s) of each video in file order, as in `eval_views`.
+        training: bool. True: shuffled, one random clip per video (`train_clip`), full
+            batches of one frame size (`batch_by_frame_size`). False: the centre view(s) of
+            each video in file order, as in `eval_views`.
 
     Returns:
-        `tf.data.Dataset` of (`(B, T, S, S, 3)` pixel values, int32 `(B,)`); the clips are
-        float32, or uint8 when `train_clip` gives uint8.
+        `tf.data.Dataset` of (pixel values, int32 `(B,)`): training, uint8 `(B, T, H, W, 3)`;
+        evaluation, float32 `(B, T, S, S, 3)`.
     """
-    if spec.train_crop not in clips.TRAIN_CROPS:
-        raise ValueError(f"train_crop must be one of {clips.TRAIN_CROPS}. Received: {spec.train_crop!r}")
     dataset = read_records(data_dir, split, shuffle=training, deterministic=spec.deterministic)
     if training:
         dataset = dataset.shuffle(spec.shuffle_buffer, reshuffle_each_iteration=True)
         dataset = dataset.map(lambda example: train_clip(example, spec), num_parallel_calls=tf.data.AUTOTUNE)
-        dataset = dataset.batch(batch_size, drop_remainder=True)
+        dataset = batch_by_frame_size(dataset, batch_size)
     else:
         dataset = dataset.map(lambda example: eval_views(example, spec)[:2], num_parallel_calls=tf.data.AUTOTUNE)
         dataset = _known_batches(dataset.unbatch().batch(batch_size), data_dir, split, spec, batch_size)

@@ -3,13 +3,14 @@
     python -m pipelines.preview DATA --split train [--clips 4] [--out preview.png] [clip flags]
 
 Rows are clips, columns are their frames; each row is labelled with the video's class name
-(from `dataset.json`) and media id. `--split train` draws random augmented training clips
-through `pipelines.dataset.train_clip`, the function `build_dataset` maps (so the picture is
-the augmentation itself, not a re-implementation), then jitters their colours with the layer
-the models apply in training (`kerasrrn.layers.ClipColorJitter`, `--brightness`, `--contrast`);
-other splits draw the evaluation views of `pipelines.dataset.eval_views` (every clip x crop of
-the first videos, in file order). The clip flags are the fields of `pipelines.dataset.ClipSpec`,
-with its defaults.
+(from `dataset.json`) and media id. `--split train` draws random training clips through
+`pipelines.dataset.train_clip`, the function `build_dataset` maps, then crops, flips and
+jitters them with the layers the models apply in training (`kerasrrn.models.rrn.
+augmentation_layers`: `--train-crop`, `--min-crop-scale`, `--flip`, `--brightness`,
+`--contrast`, as fit's flags), so the picture is the augmentation itself, not a
+re-implementation. Other splits draw the evaluation views of `pipelines.dataset.eval_views`
+(every clip x crop of the first videos, in file order). The clip flags are the fields of
+`pipelines.dataset.ClipSpec`, with its defaults.
 """
 
 import argparse
@@ -20,16 +21,16 @@ import sys
 import numpy as np
 
 from pipelines import records
-from pipelines.clips import SHORT_VIDEO_MODES, TRAIN_CROPS
+from pipelines.clips import SHORT_VIDEO_MODES
 
 # ClipSpec fields whose value is one of a fixed set; the rest take any value of their type.
-FIELD_CHOICES = {"short_video": SHORT_VIDEO_MODES, "train_crop": TRAIN_CROPS}
+FIELD_CHOICES = {"short_video": SHORT_VIDEO_MODES}
 # Inches per frame cell: frames smaller than this are upscaled, larger ones kept at full size.
 CELL_INCHES = 1.0
 DPI = 100
 
 
-def draw_clips(data_dir, split, spec, num_clips, seed=None, color_jitter=(0.0, 0.0)):
+def draw_clips(data_dir, split, spec, num_clips, seed=None, augmentation=None):
     """The clips the preview draws, with their row labels.
 
     Args:
@@ -38,12 +39,13 @@ def draw_clips(data_dir, split, spec, num_clips, seed=None, color_jitter=(0.0, 0
         spec: `pipelines.dataset.ClipSpec`.
         num_clips: int, rows to draw.
         seed: int or None. The same seed draws the same training clips.
-        color_jitter: (brightness, contrast) of the models' `ClipColorJitter`, applied to
-            training clips.
+        augmentation: `kerasrrn.models.Augmentation` of training clips, default none (the
+            clips as the pipeline gives them, uncropped).
 
     Returns:
-        (array `(num_clips', T, S, S, 3)` of pixel values in [0, 255], uint8 or float32 as the
-        pipeline gives them, list of class names, list of media ids); `num_clips'` is less
+        (array `(num_clips', T, S, S, 3)` of pixel values in [0, 255] (training without a
+        crop: `(num_clips', T, H, W, 3)` uint8, the frames' stored size), list of class
+        names, list of media ids); `num_clips'` is less
         than `num_clips` only when the split has fewer clips (training: videos, evaluation:
         views).
 
@@ -70,12 +72,32 @@ def draw_clips(data_dir, split, spec, num_clips, seed=None, color_jitter=(0.0, 0
     media_ids = [media_id.decode("utf-8") for _, _, media_id in drawn]
     if not drawn:
         return None, labels, media_ids
-    clips = np.stack([clip for clip, _, _ in drawn])
-    if split == "train" and any(color_jitter):
-        from kerasrrn.layers import ClipColorJitter
+    clips = [clip for clip, _, _ in drawn]
+    if split == "train" and augmentation is not None:
+        clips = augment(clips, spec.image_size, augmentation, seed)
+    return np.stack(clips), labels, media_ids
 
-        clips = np.asarray(ClipColorJitter(*color_jitter, seed=seed)(clips, training=True))
-    return clips, labels, media_ids
+
+def augment(clips, image_size, augmentation, seed=None):
+    """Training clips through the models' augmentation layers, as in training; one clip at a
+    time, since the frame size of clips from different videos may differ.
+
+    Args:
+        clips: list of uint8 arrays `(T, H, W, 3)`.
+
+    Returns:
+        list of float32 arrays `(T, S, S, 3)` (`(T, H, W, 3)` when `augmentation` does not crop).
+    """
+    from kerasrrn.models.rrn import augmentation_layers
+
+    layers = augmentation_layers(image_size, augmentation, seed)
+    augmented = []
+    for clip in clips:
+        batch = clip[None]
+        for layer in layers:
+            batch = layer(batch, training=True)
+        augmented.append(np.asarray(batch[0], dtype=np.float32))
+    return augmented
 
 
 def row_titles(labels, media_ids):
@@ -145,7 +167,8 @@ def _at_least(kind):
 
 
 def add_clip_flags(parser):
-    """One flag per `ClipSpec` field (`--clip-length`, `--flip/--no-flip`, ...), its default."""
+    """One flag per `ClipSpec` field (`--clip-length`, `--three-crop/--no-three-crop`, ...), its
+    default."""
     from pipelines.dataset import ClipSpec
 
     group = parser.add_argument_group("clips (the fields of pipelines.dataset.ClipSpec)")
@@ -163,6 +186,22 @@ def add_clip_flags(parser):
                                help="(default: %(default)s)")
 
 
+def add_augmentation_flags(parser):
+    """fit's flags of the augmentation the models apply in training, with fit's defaults."""
+    from kerasrrn.config import DataConfig
+    from kerasrrn.layers.clip_crop import CROP_MODES
+
+    defaults = DataConfig()
+    group = parser.add_argument_group("training augmentation (done by the model, as fit's flags)")
+    group.add_argument("--train-crop", choices=CROP_MODES, default=defaults.train_crop,
+                       help="(default: %(default)s)")
+    group.add_argument("--flip", action=argparse.BooleanOptionalAction, default=defaults.flip,
+                       help="(default: %(default)s)")
+    for name in ("min_crop_scale", "brightness", "contrast"):
+        group.add_argument(f"--{name.replace('_', '-')}", type=_at_least(float), default=getattr(defaults, name),
+                           help="(default: %(default)s)")
+
+
 def build_parser():
     parser = OneLineParser(prog="python -m pipelines.preview", description=__doc__.split("\n\n")[0])
     parser.add_argument("data_dir", metavar="DATA", help="a prepared dataset directory")
@@ -171,11 +210,7 @@ def build_parser():
                         help="rows: clips (training) or views (evaluation) to draw (default: 4)")
     parser.add_argument("--out", default="preview.png", help="the PNG to write (default: preview.png)")
     parser.add_argument("--seed", type=int, default=None, help="draw the same training clips again")
-    from kerasrrn.config import DataConfig
-
-    for name in ("brightness", "contrast"):
-        parser.add_argument(f"--{name}", type=_at_least(float), default=getattr(DataConfig(), name),
-                            help=f"training clips: {name} jitter, as fit's --{name} (default: %(default)s)")
+    add_augmentation_flags(parser)
     add_clip_flags(parser)
     return parser
 
@@ -186,10 +221,13 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     spec = ClipSpec(**{field.name: getattr(args, field.name) for field in dataclasses.fields(ClipSpec)})
+    if not 0 < args.min_crop_scale <= 1:
+        parser.error(f"argument --min-crop-scale: expected an area fraction in (0, 1], got {args.min_crop_scale!r}")
     try:
-        clips, labels, media_ids = draw_clips(
-            args.data_dir, args.split, spec, args.clips, args.seed, (args.brightness, args.contrast)
-        )
+        from kerasrrn.models.rrn import Augmentation
+
+        augmentation = Augmentation(args.train_crop, args.min_crop_scale, args.flip, args.brightness, args.contrast)
+        clips, labels, media_ids = draw_clips(args.data_dir, args.split, spec, args.clips, args.seed, augmentation)
     except (FileNotFoundError, ValueError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     if clips is None:

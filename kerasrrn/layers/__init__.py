@@ -1,9 +1,10 @@
 """Custom layers, written with `keras.ops` only so they run on every Keras backend."""
 
 from kerasrrn.layers.clip_color_jitter import ClipColorJitter
+from kerasrrn.layers.clip_crop import ClipCrop
 from kerasrrn.layers.frame_preprocessing import FramePreprocessing
 from kerasrrn.layers.sru import SRU, SRUCell
 from kerasrrn.layers.temporal_skip import TemporalSkip
 from kerasrrn.layers.time_fold import FoldTime, UnfoldTime
 
-__all__ = ["SRU", "ClipColorJitter", "FoldTime", "FramePreprocessing", "SRUCell", "TemporalSkip", "UnfoldTime"]
+__all__ = ["SRU", "ClipColorJitter", "ClipCrop", "FoldTime", "FramePreprocessing", "SRUCell", "TemporalSkip", "UnfoldTime"]

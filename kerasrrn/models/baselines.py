@@ -10,28 +10,28 @@ import keras
 
 from kerasrrn.models.mrrn import classifier, frame_sequence
 from kerasrrn.models.resnet import resnet_stages
-from kerasrrn.models.rrn import clip_input, folded_frames
+from kerasrrn.models.rrn import Augmentation, clip_input, folded_frames
 
 
 def build_resnet_lstm(
     num_classes, clip_length=8, image_size=224, depth=50, width=1.0, lstm_units=256, dropout=0.0,
-    color_jitter=(0.0, 0.0), name="resnet_lstm",
+    augmentation=Augmentation(), name="resnet_lstm",
 ):
     """Builds the ResNet + LSTM baseline.
 
     Args:
-        num_classes, clip_length, image_size, depth, width, color_jitter: as `build_rrn`.
+        num_classes, clip_length, image_size, depth, width, augmentation: as `build_rrn`.
         lstm_units: int, default 256. LSTM units.
         dropout: float, default 0. Dropout on the LSTM output before the classifier.
         name: str, the model name.
 
     Returns:
-        `keras.Model` mapping frames `(B, T, S, S, 3)` (pixels in [0, 255]) to clip
+        `keras.Model` mapping frames `(B, T, S, S, 3)` (pixels in [0, 255]; any `H x W` with a crop) to clip
         probabilities `(B, num_classes)` (float32): conv5 `(B*T, H, W, C)` -> `avg_pool`
         -> `unfold_time` `(B, T, C)` -> `lstm` (last output) `(B, lstm_units)` -> `dropout`
         -> `predictions` -> `softmax`.
     """
-    frames = clip_input(clip_length, image_size)
-    stages = resnet_stages(folded_frames(frames, color_jitter), depth, width)
+    frames = clip_input(clip_length, image_size, augmentation)
+    stages = resnet_stages(folded_frames(frames, image_size, augmentation), depth, width)
     last_output = keras.layers.LSTM(lstm_units, name="lstm")(frame_sequence(stages["conv5"], clip_length))
     return keras.Model(frames, classifier(last_output, num_classes, dropout), name=name)

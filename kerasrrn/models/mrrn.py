@@ -20,7 +20,7 @@ from keras import ops
 from kerasrrn.layers import UnfoldTime
 from kerasrrn.layers.sru import SRU
 from kerasrrn.models.resnet import resnet_stages
-from kerasrrn.models.rrn import clip_input, folded_frames
+from kerasrrn.models.rrn import Augmentation, clip_input, folded_frames
 
 STREAM_STAGES = {"low": "conv3", "mid": "conv4", "high": "conv5"}
 TIME_POOLINGS = ("mean", "max", "last")
@@ -130,27 +130,27 @@ def stream_head(stage_output, clip_length, num_classes, head, prefix="", output_
 
 def build_mrrn(
     num_classes, stream="high", clip_length=8, image_size=224, depth=50, width=1.0, head=HeadSpec(),
-    color_jitter=(0.0, 0.0), name=None,
+    augmentation=Augmentation(), name=None,
 ):
     """Builds one MRRN stream.
 
     Args:
-        num_classes, clip_length, image_size, depth, width, color_jitter: as `build_rrn`.
+        num_classes, clip_length, image_size, depth, width, augmentation: as `build_rrn`.
         stream: str, default "high". Tapped stage: `low` (conv3), `mid` (conv4), `high` (conv5).
             The backbone is built only up to the tapped stage.
         head: `HeadSpec`, the SRU head.
         name: str, default `mrrn_<stream>`. Streams fused into one model need distinct names.
 
     Returns:
-        `keras.Model` mapping frames `(B, T, S, S, 3)` (pixels in [0, 255]) to clip
+        `keras.Model` mapping frames `(B, T, S, S, 3)` (pixels in [0, 255]; any `H x W` with a crop) to clip
         probabilities `(B, num_classes)` (float32). Backbone layers keep the
         `keras.applications` names; head layers are `avg_pool`, `unfold_time`, `sru_<i>`,
         `time_pool`, `dropout`, `predictions`, `softmax`.
     """
     check_stream(stream)
-    frames = clip_input(clip_length, image_size)
+    frames = clip_input(clip_length, image_size, augmentation)
     stage = STREAM_STAGES[stream]
-    stages = resnet_stages(folded_frames(frames, color_jitter), depth, width, last_stage=stage)
+    stages = resnet_stages(folded_frames(frames, image_size, augmentation), depth, width, last_stage=stage)
     probabilities = stream_head(stages[stage], clip_length, num_classes, head)
     return keras.Model(frames, probabilities, name=name or f"mrrn_{stream}")
 
@@ -234,7 +234,7 @@ def build_fused_mrrn(stream_models, weights, name="mrrn_fused"):
         name: str, default "mrrn_fused".
 
     Returns:
-        `keras.Model` mapping frames `(B, T, S, S, 3)` (pixels in [0, 255]) to fused
+        `keras.Model` mapping frames `(B, T, S, S, 3)` (pixels in [0, 255]; any `H x W` with a crop) to fused
         probabilities `(B, C)` (float32); the fusion layer is `fusion`.
     """
     stream_models = list(stream_models)
@@ -308,22 +308,22 @@ class SharedMRRN(keras.Model):
 
 def build_mrrn_shared(
     num_classes, clip_length=8, image_size=224, depth=50, width=1.0, head=HeadSpec(),
-    color_jitter=(0.0, 0.0), name="mrrn_shared",
+    augmentation=Augmentation(), name="mrrn_shared",
 ):
     """Builds an MRRN with one backbone and a stream head on each of conv3, conv4 and conv5.
 
     Args:
-        num_classes, clip_length, image_size, depth, width, head, color_jitter: as `build_mrrn`.
+        num_classes, clip_length, image_size, depth, width, head, augmentation: as `build_mrrn`.
         name: str, default "mrrn_shared".
 
     Returns:
-        `SharedMRRN` mapping frames `(B, T, S, S, 3)` (pixels in [0, 255]) to the equal-weight
+        `SharedMRRN` mapping frames `(B, T, S, S, 3)` (pixels in [0, 255]; any `H x W` with a crop) to the equal-weight
         average of its heads' probabilities `(B, num_classes)` (float32), layer
         `probabilities`. Head layers carry the stream as prefix (`low_sru_1`,
         `mid_time_pool`); the heads' probabilities are layers `low`, `mid`, `high`.
     """
-    frames = clip_input(clip_length, image_size)
-    stages = resnet_stages(folded_frames(frames, color_jitter), depth, width)
+    frames = clip_input(clip_length, image_size, augmentation)
+    stages = resnet_stages(folded_frames(frames, image_size, augmentation), depth, width)
     heads = [
         stream_head(stages[stage], clip_length, num_classes, head, prefix=f"{stream}_", output_name=stream)
         for stream, stage in STREAM_STAGES.items()

@@ -4,33 +4,34 @@ from kerasrrn.config import ConfigError
 from kerasrrn.models.baselines import build_resnet_lstm
 from kerasrrn.models.mrrn import HeadSpec, build_mrrn, build_mrrn_shared
 from kerasrrn.models.resnet import SkipSpec, check_skips
-from kerasrrn.models.rrn import build_rrn
+from kerasrrn.models.rrn import Augmentation, build_rrn
 
 
-def _color_jitter(data):
-    """The data config's colour jitter, which the model applies in training (on the accelerator)."""
-    return (data.brightness, data.contrast)
+def _augmentation(data):
+    """The data config's training crop, flip and colour jitter, which the model applies itself
+    (on the accelerator)."""
+    return Augmentation(data.train_crop, data.min_crop_scale, data.flip, data.brightness, data.contrast)
 
 
 def _rrn(model, data, num_classes):
     return build_rrn(
         num_classes, data.clip_length, data.image_size, model.depth, model.width,
         model.skip_units, model.skip_kind, model.skip_delay, model.skip_span, model.dropout,
-        _color_jitter(data), name="rrn",
+        _augmentation(data), name="rrn",
     )
 
 
 def _resnet(model, data, num_classes):
     return build_rrn(
         num_classes, data.clip_length, data.image_size, model.depth, model.width,
-        skip_units=(), dropout=model.dropout, color_jitter=_color_jitter(data), name="resnet",
+        skip_units=(), dropout=model.dropout, augmentation=_augmentation(data), name="resnet",
     )
 
 
 def _resnet_lstm(model, data, num_classes):
     return build_resnet_lstm(
         num_classes, data.clip_length, data.image_size, model.depth, model.width, model.lstm_units,
-        model.dropout, _color_jitter(data),
+        model.dropout, _augmentation(data),
     )
 
 
@@ -44,14 +45,14 @@ def _head(model):
 def _mrrn(model, data, num_classes):
     return build_mrrn(
         num_classes, model.stream, data.clip_length, data.image_size, model.depth, model.width, _head(model),
-        _color_jitter(data),
+        _augmentation(data),
     )
 
 
 def _mrrn_shared(model, data, num_classes):
     return build_mrrn_shared(
         num_classes, data.clip_length, data.image_size, model.depth, model.width, _head(model),
-        _color_jitter(data),
+        _augmentation(data),
     )
 
 
@@ -72,6 +73,8 @@ def check_model_config(config):
             check_weights(model.depth, model.width, model.weights)
         except (ValueError, FileNotFoundError) as error:
             raise ConfigError(str(error)) from None
+    if config.data.min_crop_scale > 1:
+        raise ConfigError(f"--min-crop-scale: expected an area fraction in (0, 1], got {config.data.min_crop_scale!r}")
     if config.data.contrast >= 1:
         raise ConfigError(f"--contrast: expected a factor change in [0, 1), got {config.data.contrast!r}")
     for flag, rate in (("--dropout", model.dropout), ("--sru-dropout", model.sru_dropout)):

@@ -5,28 +5,66 @@ probabilities from its pooled features; the clip's probabilities are their mean 
 With no skips this is the paper's frame-averaging `resnet` baseline.
 """
 
+import dataclasses
+
 import keras
 
-from kerasrrn.layers import ClipColorJitter, FoldTime, FramePreprocessing, UnfoldTime
+from kerasrrn.layers import ClipColorJitter, ClipCrop, FoldTime, FramePreprocessing, UnfoldTime
 from kerasrrn.models.resnet import SkipSpec, resnet_stages
 
 
-def clip_input(clip_length, image_size):
-    """The model input: RGB pixel values in [0, 255], `(B, clip_length, S, S, 3)`."""
-    return keras.Input((clip_length, image_size, image_size, 3), name="frames")
+@dataclasses.dataclass(frozen=True)
+class Augmentation:
+    """The training augmentation a model applies to its input clips itself (on the accelerator,
+    so that the input pipeline only decodes). The default adds no layer.
+
+    Attributes:
+        crop: None, or a `ClipCrop` mode (`random_resized`, `random`). None: the model takes
+            clips of exactly `S x S` and crops nothing; otherwise it takes frames of any size,
+            crops them (random in training, centred at inference) to `S x S`, layer `crop`.
+        min_crop_scale: float, the smallest area fraction of a `random_resized` crop.
+        flip: bool, random horizontal flip in training (with a crop only).
+        brightness, contrast: floats, `ClipColorJitter` in training, layer `color_jitter`;
+            (0, 0) adds none.
+    """
+
+    crop: str = None
+    min_crop_scale: float = 0.6
+    flip: bool = False
+    brightness: float = 0.0
+    contrast: float = 0.0
 
 
-def folded_frames(frames, color_jitter=(0.0, 0.0)):
-    """Jitters clips in training (unless `color_jitter` is `(0, 0)`), preprocesses them and
-    folds time into the batch: `(B, T, S, S, 3)` -> `(B*T, S, S, 3)`."""
-    if any(color_jitter):
-        frames = ClipColorJitter(*color_jitter, name="color_jitter")(frames)
+def clip_input(clip_length, image_size, augmentation=Augmentation()):
+    """The model input: RGB pixel values in [0, 255], `(B, clip_length, S, S, 3)`; frames of
+    any size `(B, clip_length, H, W, 3)` when `augmentation` crops."""
+    size = None if augmentation.crop else image_size
+    return keras.Input((clip_length, size, size, 3), name="frames")
+
+
+def augmentation_layers(image_size, augmentation, seed=None):
+    """The layers of `augmentation`, in the order they apply: `crop`, then `color_jitter`."""
+    layers = []
+    if augmentation.crop:
+        layers.append(ClipCrop(image_size, augmentation.crop, augmentation.min_crop_scale,
+                               flip=augmentation.flip, seed=seed, name="crop"))
+    if augmentation.brightness or augmentation.contrast:
+        layers.append(ClipColorJitter(augmentation.brightness, augmentation.contrast, seed=seed, name="color_jitter"))
+    return layers
+
+
+def folded_frames(frames, image_size, augmentation=Augmentation()):
+    """Augments clips (`augmentation_layers`), preprocesses them and folds time into the
+    batch: `(B, T, H, W, 3)` -> `(B*T, S, S, 3)`."""
+    for layer in augmentation_layers(image_size, augmentation):
+        frames = layer(frames)
     return FoldTime(name="fold_time")(FramePreprocessing(name="preprocessing")(frames))
 
 
 def build_rrn(
     num_classes, clip_length=8, image_size=224, depth=50, width=1.0, skip_units=("conv5_block2",),
-    skip_kind="identity", skip_delay=1, skip_span=1, dropout=0.0, color_jitter=(0.0, 0.0), name="rrn",
+    skip_kind="identity", skip_delay=1, skip_span=1, dropout=0.0, augmentation=Augmentation(),
+    name="rrn",
 ):
     """Builds an RRN classifier.
 
@@ -42,19 +80,19 @@ def build_rrn(
         skip_delay: int, default 1. Frames between skip source and target.
         skip_span: int, default 1. 1 = the unit's own input, k = the input k-1 units earlier.
         dropout: float, default 0. Dropout on pooled features before the classifier.
-        color_jitter: (brightness, contrast), default (0, 0). Random colour jitter of each clip
-            in training (`ClipColorJitter`, first layer after the input); (0, 0) adds none.
+        augmentation: `Augmentation`, default none. Crop, flip and colour jitter of the clips
+            in training, the first layers after the input.
         name: str, the model name.
 
     Returns:
-        `keras.Model` mapping frames `(B, T, S, S, 3)` (pixels in [0, 255]) to clip
+        `keras.Model` mapping frames `(B, T, S, S, 3)` (pixels in [0, 255]; any `H x W` with a crop) to clip
         probabilities `(B, num_classes)` (float32). Layer `frame_probabilities` holds the
         per-frame probabilities `(B, T, num_classes)`.
     """
-    frames = clip_input(clip_length, image_size)
+    frames = clip_input(clip_length, image_size, augmentation)
     spec = SkipSpec(delay=skip_delay, kind=skip_kind, span=skip_span)
     stages = resnet_stages(
-        folded_frames(frames, color_jitter), depth, width, {unit: spec for unit in skip_units},
+        folded_frames(frames, image_size, augmentation), depth, width, {unit: spec for unit in skip_units},
         clip_length,
     )
     features = keras.layers.GlobalAveragePooling2D(name="avg_pool")(stages["conv5"])

@@ -41,16 +41,6 @@ def test_center_and_three_crops_cut_along_the_longer_side():
     np.testing.assert_allclose(crops[1], centre)
 
 
-def test_augmentation_is_the_same_for_every_frame_of_a_clip():
-    frame = np.random.default_rng(0).integers(0, 255, (1, 32, 48, 3), dtype=np.uint8)
-    clip = np.repeat(frame, 4, axis=0)
-    for augment in (lambda c: clips.random_resized_crop(c, 24, 0.3), clips.random_flip,
-                    lambda c: clips.random_crop(c, 24)):
-        out = augment(clip).numpy()
-        for t in range(1, 4):
-            np.testing.assert_allclose(out[t], out[0])
-
-
 def example_with_frames(num_frames, size=16):
     """A parsed example whose frame t is filled with the value 10 * t."""
     jpegs = [records.encode_jpeg(np.full((size, size, 3), 10 * t, np.uint8), 100) for t in range(num_frames)]
@@ -59,7 +49,7 @@ def example_with_frames(num_frames, size=16):
 
 
 def test_only_sampled_frames_arrive_in_order():
-    spec = ClipSpec(clip_length=3, frame_step=2, image_size=16, num_test_clips=2, min_crop_scale=1.0)
+    spec = ClipSpec(clip_length=3, frame_step=2, image_size=16, num_test_clips=2)
     views, labels, ids = eval_views(example_with_frames(10), spec)
     assert views.shape == (2, 3, 16, 16, 3) and list(labels.numpy()) == [3, 3]
     np.testing.assert_allclose(views.numpy()[:, :, 8, 8, 0], [[0, 20, 40], [50, 70, 90]], atol=2)
@@ -84,61 +74,49 @@ def test_a_partial_multi_machine_dataset_is_refused_until_merged(tmp_path):
         resolve_split(tmp_path, "train")
 
 
-def test_full_frame_square_crop_is_a_plain_resize():
-    clip = np.random.default_rng(3).integers(0, 255, (2, 24, 24, 3), dtype=np.uint8)
-    crop = clips.random_resized_crop(clip, 16, min_scale=1.0, aspect_range=(1.0, 1.0)).numpy()
-    np.testing.assert_allclose(crop, tf.image.resize(tf.cast(clip, tf.float32), [16, 16]).numpy(), atol=1e-3)
+def write_frames_dataset(out_dir, sizes):
+    """One train shard of 2-frame videos, video i with frames of `sizes[i]` `(height, width)`
+    filled with the value 10 * i, labelled i % 2."""
+    with records.ShardWriter(out_dir / records.shard_filename("train", 0, 1)) as writer:
+        for index, (height, width) in enumerate(sizes):
+            frame = np.full((height, width, 3), 10 * index, np.uint8)
+            writer.write(records.make_sequence_example(
+                [records.encode_jpeg(frame, 100)] * 2, index % 2, "ab"[index % 2], f"v{index}"
+            ))
+    records.write_dataset_info(out_dir, {
+        "class_names": ["a", "b"], "splits": {"train": {"videos": len(sizes), "shards": 1, "frames": 2 * len(sizes)}},
+        "frame_step": 1,
+    })
 
 
-def test_random_crop_is_an_unresized_window_of_every_frame():
-    clip = np.random.default_rng(4).integers(0, 255, (3, 20, 30, 3), dtype=np.uint8)
-    seen = set()
-    for _ in range(40):
-        crop = clips.random_crop(clip, 12).numpy()
-        assert crop.dtype == np.uint8 and crop.shape == (3, 12, 12, 3)
-        # The crop is clip[:, top:top+12, left:left+12] for exactly one (top, left).
-        matches = [(top, left) for top in range(9) for left in range(19)
-                   if np.array_equal(crop, clip[:, top : top + 12, left : left + 12])]
-        assert len(matches) == 1
-        seen.add(matches[0])
-    assert len(seen) > 20  # positions vary
-
-
-def test_random_crop_first_resizes_frames_smaller_than_the_crop():
-    clip = np.random.default_rng(5).integers(0, 255, (2, 8, 12, 3), dtype=np.uint8)
-    crop = clips.random_crop(clip, 16).numpy()
-    assert crop.dtype == np.uint8 and crop.shape == (2, 16, 16, 3)
-    resized = np.round(tf.image.resize(tf.cast(clip, tf.float32), [16, 24]).numpy())
-    assert any(np.array_equal(crop, resized[:, :, left : left + 16]) for left in range(9))
-
-
-@pytest.mark.parametrize("train_crop, dtype", [("random", tf.uint8), ("random_resized", tf.float32)])
-def test_train_clips_stay_uint8_unless_resizing_makes_floats(train_crop, dtype):
-    spec = ClipSpec(clip_length=3, frame_step=2, image_size=12, train_crop=train_crop, flip=True)
-    clip, label = train_clip(example_with_frames(10), spec)
-    assert clip.dtype == dtype and clip.shape == (3, 12, 12, 3) and int(label) == 3
-    np.testing.assert_allclose(np.diff(clip.numpy()[:, 6, 6, 0].astype(np.float32)), 20, atol=2)
-
-
-def test_an_unknown_train_crop_is_refused(tmp_path):
+def test_training_batches_are_uncropped_uint8_frames_of_one_size_per_batch(tmp_path):
     from pipelines.dataset import build_dataset
-    from pipelines.sources import synthetic
 
-    synthetic.write_synthetic_dataset(tmp_path, num_classes=2, videos_per_class=1, frame_size=16, num_frames=2)
-    with pytest.raises(ValueError, match="train_crop"):
-        build_dataset(tmp_path, "train", ClipSpec(train_crop="centre"), 1, training=True)
+    sizes = [(24, 32)] * 6 + [(20, 28)] * 4
+    write_frames_dataset(tmp_path, sizes)
+    spec = ClipSpec(clip_length=2, image_size=16, shuffle_buffer=16)
+    batches = list(build_dataset(tmp_path, "train", spec, 2, training=True).take(5))
+    seen = []
+    for clips_batch, labels in batches:
+        assert clips_batch.dtype == tf.uint8 and clips_batch.shape[:2] == (2, 2)
+        size = tuple(clips_batch.shape[2:4])
+        for clip, label in zip(clips_batch.numpy(), labels.numpy()):
+            index = int(round(clip[0, 0, 0, 0] / 10))
+            assert sizes[index] == size and label == index % 2  # each video at its own size
+            seen.append(index)
+    assert sorted(seen) == list(range(10))  # one epoch: every video once, none lost to grouping
 
 
 def test_uint8_training_batches_give_the_model_the_same_loss_as_floats(tmp_path):
-    from kerasrrn.models import build_rrn
+    from kerasrrn.models import Augmentation, build_rrn
     from pipelines.dataset import build_dataset
     from pipelines.sources import synthetic
 
     synthetic.write_synthetic_dataset(tmp_path, num_classes=2, videos_per_class=2, frame_size=32, num_frames=6)
-    spec = ClipSpec(clip_length=4, image_size=24, train_crop="random")
+    spec = ClipSpec(clip_length=4, image_size=24)
     clips_batch, labels = next(iter(build_dataset(tmp_path, "train", spec, 2, training=True)))
-    assert clips_batch.dtype == tf.uint8 and clips_batch.shape == (2, 4, 24, 24, 3)
-    model = build_rrn(2, 4, 24, 18, 0.125, skip_units=("conv4_block2",))
+    assert clips_batch.dtype == tf.uint8 and clips_batch.shape == (2, 4, 32, 32, 3)
+    model = build_rrn(2, 4, 24, 18, 0.125, skip_units=("conv4_block2",), augmentation=Augmentation("random"))
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     as_uint8 = model.test_on_batch(clips_batch, labels)
     as_float = model.test_on_batch(tf.cast(clips_batch, tf.float32), labels)

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from kerasrrn.models import Augmentation
 from pipelines import dataset, preview, records
 from pipelines.dataset import ClipSpec
 from pipelines.sources.synthetic import write_synthetic_dataset
@@ -43,17 +44,18 @@ def test_png_grows_with_the_number_of_clips_and_the_clip_length(data_dir, tmp_pa
 
 
 def test_training_rows_are_labelled_augmented_clips_of_distinct_videos(data_dir):
-    spec = ClipSpec(clip_length=4, frame_step=2, image_size=24, flip=True)
-    clips, labels, media_ids = preview.draw_clips(data_dir, "train", spec, 5, seed=3)
+    spec = ClipSpec(clip_length=4, frame_step=2, image_size=24)
+    augmentation = Augmentation("random_resized", flip=True)
+    clips, labels, media_ids = preview.draw_clips(data_dir, "train", spec, 5, seed=3, augmentation=augmentation)
     assert clips.shape == (5, 4, 24, 24, 3) and clips.dtype == np.float32
     assert clips.min() >= 0 and clips.max() <= 255 and clips.std() > 1
     assert set(labels) <= set(records.read_dataset_info(data_dir)["class_names"])
     assert labels == [class_of(media_id) for media_id in media_ids]
     assert len(set(media_ids)) == 5 and all(media_id.startswith("train/") for media_id in media_ids)
-    again, _, again_ids = preview.draw_clips(data_dir, "train", spec, 5, seed=3)
+    again, _, again_ids = preview.draw_clips(data_dir, "train", spec, 5, seed=3, augmentation=augmentation)
     np.testing.assert_array_equal(again, clips)
     assert again_ids == media_ids
-    other, _, _ = preview.draw_clips(data_dir, "train", spec, 5, seed=4)
+    other, _, _ = preview.draw_clips(data_dir, "train", spec, 5, seed=4, augmentation=augmentation)
     assert not np.array_equal(other, clips)
 
 
@@ -102,6 +104,8 @@ def test_row_titles_name_the_class_and_video_and_number_repeated_views():
         (["{data}", "--split", "holdout"], "no split 'holdout' (it has: test, train, validation)"),
         (["{data}", "--frame-step", "0"], "argument --frame-step: expected an integer >= 1, got '0'"),
         (["{data}", "--short-video", "bounce"], "argument --short-video: invalid choice: 'bounce'"),
+        (["{data}", "--min-crop-scale", "1.5"], "argument --min-crop-scale: expected an area fraction in (0, 1]"),
+        (["{data}", "--train-crop", "centre"], "argument --train-crop: invalid choice: 'centre'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(data_dir, tmp_path, capsys, arguments, message):
@@ -121,10 +125,21 @@ def test_every_clip_spec_field_is_a_flag_with_its_default():
     assert flipped.flip is True and flipped.deterministic is False and flipped.min_crop_scale == 0.5
 
 
+def test_training_rows_show_the_models_crop_of_the_pipelines_clips(data_dir):
+    spec = ClipSpec(clip_length=4, frame_step=2, image_size=24)
+    plain, _, ids = preview.draw_clips(data_dir, "train", spec, 4, seed=5)
+    cropped, _, cropped_ids = preview.draw_clips(data_dir, "train", spec, 4, seed=5, augmentation=Augmentation("random"))
+    assert cropped_ids == ids and plain.shape == (4, 4, 32, 32, 3) and cropped.shape == (4, 4, 24, 24, 3)
+    windows = [[(top, left) for top in range(9) for left in range(9)
+                if np.array_equal(crop, clip[:, top : top + 24, left : left + 24])] for clip, crop in zip(plain, cropped)]
+    assert all(len(found) >= 1 for found in windows)
+
+
 def test_training_rows_show_the_models_colour_jitter_one_shift_per_clip(data_dir):
-    spec = ClipSpec(clip_length=4, frame_step=2, image_size=24, train_crop="random")
+    spec = ClipSpec(clip_length=4, frame_step=2, image_size=24)
     plain, _, ids = preview.draw_clips(data_dir, "train", spec, 4, seed=7)
-    jittered, _, jittered_ids = preview.draw_clips(data_dir, "train", spec, 4, seed=7, color_jitter=(0.2, 0.0))
+    jittered, _, jittered_ids = preview.draw_clips(data_dir, "train", spec, 4, seed=7,
+                                                   augmentation=Augmentation(brightness=0.2))
     assert jittered_ids == ids and plain.dtype == np.uint8
     shifts = jittered.astype(np.float32) - plain
     inside = (jittered > 0) & (jittered < 255)  # pixels the clipping left alone
@@ -132,6 +147,7 @@ def test_training_rows_show_the_models_colour_jitter_one_shift_per_clip(data_dir
     for shift, keep, clip_shift in zip(shifts, inside, per_clip):
         np.testing.assert_allclose(shift[keep], clip_shift, atol=1e-3)
     assert all(abs(value) <= 51 for value in per_clip) and np.ptp(per_clip) > 1
-    evaluation, _, _ = preview.draw_clips(data_dir, "validation", spec, 2, color_jitter=(0.2, 0.0))
+    evaluation, _, _ = preview.draw_clips(data_dir, "validation", spec, 2,
+                                          augmentation=Augmentation("random", brightness=0.2))
     reference, _, _ = preview.draw_clips(data_dir, "validation", spec, 2)
     np.testing.assert_array_equal(evaluation, reference)

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerasrrn.models import build_rrn
+from kerasrrn.models import Augmentation, build_rrn
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -18,13 +18,14 @@ def policy(request):
 @pytest.mark.parametrize("kind", ["identity", "channel", "conv"])
 def test_rrn_trains_under_mixed_precision_with_float32_variables(policy, kind):
     model = build_rrn(4, 4, 32, 18, 0.125, ("conv3_block2", "conv5_block2"), skip_kind=kind,
-                      color_jitter=(0.2, 0.2))
+                      augmentation=Augmentation("random_resized", flip=True, brightness=0.2, contrast=0.2))
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    clips = np.random.default_rng(0).uniform(0, 255, (2, 4, 32, 32, 3)).astype("float32")
-    loss = model.train_on_batch(clips, np.array([1, 3]))
+    frames = np.random.default_rng(0).integers(0, 256, (2, 4, 40, 48, 3)).astype("uint8")
+    loss = model.train_on_batch(frames, np.array([1, 3]))
+    clips = frames[:, :, 4:36, 8:40]
     assert np.isfinite(loss)
     assert all(variable.dtype == "float32" for variable in model.weights)
-    for layer in ("color_jitter", "conv5_block2_temporal_skip"):
+    for layer in ("crop", "color_jitter", "conv5_block2_temporal_skip"):
         assert model.get_layer(layer).compute_dtype == policy.split("_")[1]
     probabilities = model.predict_on_batch(clips)
     assert probabilities.dtype == np.float32
