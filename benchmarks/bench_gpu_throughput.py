@@ -69,10 +69,10 @@ def parse_args(argv=None):
     parser.add_argument("--precision", choices=PRECISIONS, default="mixed_float16",
                         help="global Keras dtype policy (default mixed_float16)")
     args = parser.parse_args(argv)
-    text = args.stored_size
-    args.stored_size = tuple(int(side) for side in text.split("x") if side.isdigit())
-    if len(args.stored_size) != 2 or len(text.split("x")) != 2 or min(args.stored_size) < 1:
-        parser.error(f"--stored-size: expected HxW such as 256x341, got {text!r}")
+    sides = args.stored_size.split("x")
+    if len(sides) != 2 or not all(side.isdigit() and int(side) >= 1 for side in sides):
+        parser.error(f"--stored-size: expected HxW such as 256x341, got {args.stored_size!r}")
+    args.stored_size = tuple(int(side) for side in sides)
     for flag, value in vars(args).items():
         if isinstance(value, int) and value < 1:
             parser.error(f"--{flag.replace('_', '-')}: expected an integer >= 1, got {value}")

@@ -40,13 +40,13 @@ def resnet50_clip_model(clip_length, image_size, num_classes):
     import keras
 
     from kerasrrn.layers import UnfoldTime
-    from kerasrrn.models.rrn import clip_input, folded_frames
+    from kerasrrn.models.rrn import input_and_folded_frames
 
-    frames = clip_input(clip_length, image_size)
+    frames, folded = input_and_folded_frames(clip_length, image_size)
     backbone = keras.applications.ResNet50(
         weights=None, input_shape=(image_size, image_size, 3), classes=num_classes
     )
-    per_frame = UnfoldTime(clip_length, name="frame_probabilities")(backbone(folded_frames(frames)))
+    per_frame = UnfoldTime(clip_length, name="frame_probabilities")(backbone(folded))
     clip = keras.layers.GlobalAveragePooling1D(name="frame_average")(per_frame)
     return keras.Model(frames, clip, name="resnet50_clips")
 

@@ -10,7 +10,7 @@ import keras
 
 from kerasrrn.models.mrrn import classifier, frame_sequence
 from kerasrrn.models.resnet import resnet_stages
-from kerasrrn.models.rrn import Augmentation, clip_input, folded_frames
+from kerasrrn.models.rrn import Augmentation, input_and_folded_frames
 
 
 def build_resnet_lstm(
@@ -31,7 +31,7 @@ def build_resnet_lstm(
         -> `unfold_time` `(B, T, C)` -> `lstm` (last output) `(B, lstm_units)` -> `dropout`
         -> `predictions` -> `softmax`.
     """
-    frames = clip_input(clip_length, image_size, augmentation)
-    stages = resnet_stages(folded_frames(frames, image_size, augmentation), depth, width)
+    frames, folded = input_and_folded_frames(clip_length, image_size, augmentation)
+    stages = resnet_stages(folded, depth, width)
     last_output = keras.layers.LSTM(lstm_units, name="lstm")(frame_sequence(stages["conv5"], clip_length))
     return keras.Model(frames, classifier(last_output, num_classes, dropout), name=name)

@@ -20,7 +20,7 @@ from keras import ops
 from kerasrrn.layers import UnfoldTime
 from kerasrrn.layers.sru import SRU
 from kerasrrn.models.resnet import resnet_stages
-from kerasrrn.models.rrn import Augmentation, clip_input, folded_frames
+from kerasrrn.models.rrn import Augmentation, clip_input, input_and_folded_frames
 
 STREAM_STAGES = {"low": "conv3", "mid": "conv4", "high": "conv5"}
 TIME_POOLINGS = ("mean", "max", "last")
@@ -148,9 +148,9 @@ def build_mrrn(
         `time_pool`, `dropout`, `predictions`, `softmax`.
     """
     check_stream(stream)
-    frames = clip_input(clip_length, image_size, augmentation)
+    frames, folded = input_and_folded_frames(clip_length, image_size, augmentation)
     stage = STREAM_STAGES[stream]
-    stages = resnet_stages(folded_frames(frames, image_size, augmentation), depth, width, last_stage=stage)
+    stages = resnet_stages(folded, depth, width, last_stage=stage)
     probabilities = stream_head(stages[stage], clip_length, num_classes, head)
     return keras.Model(frames, probabilities, name=name or f"mrrn_{stream}")
 
@@ -322,8 +322,8 @@ def build_mrrn_shared(
         `probabilities`. Head layers carry the stream as prefix (`low_sru_1`,
         `mid_time_pool`); the heads' probabilities are layers `low`, `mid`, `high`.
     """
-    frames = clip_input(clip_length, image_size, augmentation)
-    stages = resnet_stages(folded_frames(frames, image_size, augmentation), depth, width)
+    frames, folded = input_and_folded_frames(clip_length, image_size, augmentation)
+    stages = resnet_stages(folded, depth, width)
     heads = [
         stream_head(stages[stage], clip_length, num_classes, head, prefix=f"{stream}_", output_name=stream)
         for stream, stage in STREAM_STAGES.items()

@@ -35,11 +35,10 @@ class Augmentation:
     contrast: float = 0.0
 
 
-def clip_input(clip_length, image_size, augmentation=Augmentation()):
-    """The model input: RGB pixel values in [0, 255], `(B, clip_length, S, S, 3)`; frames of
-    any size `(B, clip_length, H, W, 3)` when `augmentation` crops."""
-    size = None if augmentation.crop else image_size
-    return keras.Input((clip_length, size, size, 3), name="frames")
+def clip_input(clip_length, image_size):
+    """The model input: RGB pixel values in [0, 255], `(B, clip_length, S, S, 3)`; `image_size`
+    None takes frames of any size."""
+    return keras.Input((clip_length, image_size, image_size, 3), name="frames")
 
 
 def augmentation_layers(image_size, augmentation, seed=None):
@@ -49,16 +48,26 @@ def augmentation_layers(image_size, augmentation, seed=None):
         layers.append(ClipCrop(image_size, augmentation.crop, augmentation.min_crop_scale,
                                flip=augmentation.flip, seed=seed, name="crop"))
     if augmentation.brightness or augmentation.contrast:
-        layers.append(ClipColorJitter(augmentation.brightness, augmentation.contrast, seed=seed, name="color_jitter"))
+        # Its own seed: with the crop's, both layers would draw the same random numbers.
+        jitter_seed = None if seed is None else seed + 1
+        layers.append(ClipColorJitter(augmentation.brightness, augmentation.contrast, seed=jitter_seed,
+                                      name="color_jitter"))
     return layers
 
 
-def folded_frames(frames, image_size, augmentation=Augmentation()):
-    """Augments clips (`augmentation_layers`), preprocesses them and folds time into the
-    batch: `(B, T, H, W, 3)` -> `(B*T, S, S, 3)`."""
+def input_and_folded_frames(clip_length, image_size, augmentation=Augmentation()):
+    """The model input and what the backbone gets from it: the clips augmented
+    (`augmentation_layers`), preprocessed, with time folded into the batch.
+
+    Returns:
+        (`clip_input`: `(B, T, S, S, 3)`, or `(B, T, H, W, 3)` of any size when `augmentation`
+        crops; folded frames `(B*T, S, S, 3)`).
+    """
+    frames = clip_input(clip_length, None if augmentation.crop else image_size)
+    augmented = frames
     for layer in augmentation_layers(image_size, augmentation):
-        frames = layer(frames)
-    return FoldTime(name="fold_time")(FramePreprocessing(name="preprocessing")(frames))
+        augmented = layer(augmented)
+    return frames, FoldTime(name="fold_time")(FramePreprocessing(name="preprocessing")(augmented))
 
 
 def build_rrn(
@@ -89,10 +98,10 @@ def build_rrn(
         probabilities `(B, num_classes)` (float32). Layer `frame_probabilities` holds the
         per-frame probabilities `(B, T, num_classes)`.
     """
-    frames = clip_input(clip_length, image_size, augmentation)
+    frames, folded = input_and_folded_frames(clip_length, image_size, augmentation)
     spec = SkipSpec(delay=skip_delay, kind=skip_kind, span=skip_span)
     stages = resnet_stages(
-        folded_frames(frames, image_size, augmentation), depth, width, {unit: spec for unit in skip_units},
+        folded, depth, width, {unit: spec for unit in skip_units},
         clip_length,
     )
     features = keras.layers.GlobalAveragePooling2D(name="avg_pool")(stages["conv5"])
