@@ -47,7 +47,7 @@ import jax
 import keras
 import numpy as np
 
-from kerasrrn.config import OneLineArgumentParser
+from pipelines.cli import OneLineArgumentParser
 from kerasrrn.models import Augmentation, build_rrn
 
 INPUT_SETS = 3

@@ -40,7 +40,7 @@ def resnet50_clip_model(clip_length, image_size, num_classes):
     import keras
 
     from kerasrrn.layers import UnfoldTime
-    from kerasrrn.models.rrn import input_and_folded_frames
+    from kerasrrn.models.inputs import input_and_folded_frames
 
     frames, folded = input_and_folded_frames(clip_length, image_size)
     backbone = keras.applications.ResNet50(

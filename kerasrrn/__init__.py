@@ -6,9 +6,10 @@ the learning-rate schedule), so saved `.keras` models and compiled checkpoints l
 commands and `pipelines`.
 """
 
-from kerasrrn import layers, losses, models, schedules
+from kerasrrn import layers, models
 from kerasrrn.layers import SRU, ClipColorJitter, FoldTime, FramePreprocessing, SRUCell, TemporalSkip, UnfoldTime
-from kerasrrn.losses import SparseSmoothedCrossentropy
+from kerasrrn.training import losses, schedules
+from kerasrrn.training.losses import SparseSmoothedCrossentropy
 from kerasrrn.models import (
     MRRNFusion,
     build_fused_mrrn,
@@ -18,7 +19,7 @@ from kerasrrn.models import (
     build_resnet_lstm,
     build_rrn,
 )
-from kerasrrn.schedules import WarmupDecay
+from kerasrrn.training.schedules import WarmupDecay
 
 __version__ = "0.1.0"
 

@@ -1,30 +1,58 @@
-"""Typed run configuration: dataclasses, strict JSON/YAML loading, and command-line flags.
+"""Typed run configuration: dataclasses, strict JSON/YAML loading, and one `validate()`.
 
 A config has three sections, `data`, `model` and `train`. Every field is also a flag of the
-commands (`clip_length` -> `--clip-length`); field names are unique across sections so a flag
-names exactly one field. Precedence: defaults < `--config FILE` < flags. Unknown keys and bad
-values raise `ConfigError` with one line naming the key or flag and what was expected.
+commands (`clip_length` -> `--clip-length`, see `kerasrrn.cli.flags`); field names are unique
+across sections so a flag names exactly one field. Each field declares its type, bounds and
+choices, and the rules that tie it to other fields, next to it (`option`); every set of choices
+is read from the module that implements it. Unknown keys and bad values raise `ConfigError`
+with one line naming the key or flag and what was expected.
 """
 
-import argparse
 import dataclasses
 import hashlib
 import json
+import math
 import pathlib
-import sys
 
-MODELS = ("rrn", "resnet", "resnet_lstm", "mrrn", "mrrn_shared")
-SKIP_KINDS = ("identity", "scalar", "channel", "conv")
-DEPTHS = (18, 34, 50, 101, 152)
+import yaml
+
+from kerasrrn.layers.clip_crop import CROP_MODES
+from kerasrrn.layers.sru import VARIANTS as SRU_VARIANTS
+from kerasrrn.layers.temporal_skip import KINDS as SKIP_KINDS
+from kerasrrn.models.heads import TIME_POOLINGS
+from kerasrrn.models.mrrn import STREAMS
+from kerasrrn.models.pretrained import check_weights
+from kerasrrn.models.registry import MODELS
+from kerasrrn.models.resnet import DEPTHS, SkipSpec, check_skips
+from kerasrrn.training.compile import OPTIMIZERS
+from kerasrrn.training.distribution import STRATEGIES
+from kerasrrn.training.runtime import PRECISIONS
+from kerasrrn.training.schedules import DECAYS
+from pipelines.clips import SHORT_VIDEO_MODES
+
+SOURCES = ("synthetic", "prepared")
+VERBOSITIES = (0, 1, 2)
 
 
 class ConfigError(ValueError):
     """A configuration key or value is not acceptable."""
 
 
-def option(default, help, choices=None, minimum=None):
-    """A dataclass field with the metadata that the flag parser and validation use."""
-    metadata = {"help": help, "choices": choices, "minimum": minimum}
+def option(default, help, choices=None, minimum=None, maximum=None, below=None, expected=None, check=None):
+    """A dataclass field with the metadata that the flags and `validate` use.
+
+    Args:
+        default: the value when neither a config file nor a flag gives one.
+        help: str, the flag's help.
+        choices: tuple or None, the allowed values (owned by the code that implements them).
+        minimum, maximum: numbers or None, inclusive bounds; below: exclusive upper bound.
+        expected: str or None, how the message says what was expected (default: from the
+            bounds).
+        check: callable `(Config) -> str or None` or None, a rule that ties this field to
+            others; a string is the error line, which names this field's flag.
+    """
+    metadata = {"help": help, "choices": choices, "minimum": minimum, "maximum": maximum,
+                "below": below, "expected": expected, "check": check}
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -36,7 +64,7 @@ class DataConfig:
         "synthetic",
         "synthetic: the embedded motion dataset, generated on first use; prepared: a "
         "directory written by `python -m pipelines.prepare`",
-        choices=("synthetic", "prepared"),
+        choices=SOURCES,
     )
     data_dir: str = option("", "dataset directory ('' = data/synthetic-<spec> for synthetic)")
     train_split: str = option("train", "split to train on")
@@ -52,10 +80,11 @@ class DataConfig:
     train_crop: str = option(
         "random_resized", "training crop, done in the model: random_resized (area and aspect jitter, "
         "then resize to --image-size) or random (an --image-size window of the stored frames, no "
-        "resizing: the C3D recipe)", choices=("random_resized", "random"),
+        "resizing: the C3D recipe)", choices=CROP_MODES,
     )
     min_crop_scale: float = option(
-        0.6, "random resized crop: smallest area fraction, at most 1", minimum=0.05
+        0.6, "random resized crop: smallest area fraction, at most 1", minimum=0.05, maximum=1.0,
+        expected="an area fraction in (0, 1]",
     )
     brightness: float = option(
         0.1, "random brightness jitter per clip, fraction of 255 (done in the model, in training)",
@@ -63,11 +92,11 @@ class DataConfig:
     )
     contrast: float = option(
         0.1, "random contrast jitter per clip, +- factor below 1 (done in the model, in training)",
-        minimum=0.0,
+        minimum=0.0, below=1.0, expected="a factor change in [0, 1)",
     )
     short_video: str = option(
         "loop", "videos shorter than a clip: loop them or repeat the last frame",
-        choices=("loop", "repeat_last"),
+        choices=SHORT_VIDEO_MODES,
     )
     shuffle_buffer: int = option(512, "videos in the shuffle buffer", minimum=1)
     deterministic: bool = option(False, "deterministic input order (slower)")
@@ -82,24 +111,28 @@ class ModelConfig:
     model: str = option("rrn", "model family", choices=MODELS)
     depth: int = option(18, "ResNet depth", choices=DEPTHS)
     width: float = option(0.25, "ResNet width multiplier (1.0 = standard)", minimum=0.01)
-    weights: str = option("none", "backbone weights: imagenet | PATH to a .h5 file | none")
+    weights: str = option("none", "backbone weights: imagenet | PATH to a .h5 file | none",
+                          check=lambda config: _weights_error(config.model))
     skip_units: list = option(
-        ["conv3_block2"], "rrn: residual units that get a temporal skip, comma-separated"
+        ["conv3_block2"], "rrn: residual units that get a temporal skip, comma-separated",
+        check=lambda config: _skips_error(config),
     )
     skip_kind: str = option("identity", "rrn: temporal weights W", choices=SKIP_KINDS)
     skip_delay: int = option(1, "rrn: frames between skip source and target", minimum=1)
     skip_span: int = option(1, "rrn: 1 = the unit's own input, k = input k-1 units earlier", minimum=1)
-    dropout: float = option(0.0, "dropout before the classifier", minimum=0.0)
+    dropout: float = option(0.0, "dropout before the classifier", minimum=0.0, below=1.0,
+                            expected="a rate in [0, 1)")
     stream: str = option("high", "mrrn: which ResNet level the stream taps (low=conv3, mid=conv4, "
-                         "high=conv5)", choices=("low", "mid", "high"))
+                         "high=conv5)", choices=STREAMS)
     sru_units: int = option(256, "mrrn: SRU units per layer", minimum=1)
     sru_layers: int = option(2, "mrrn: stacked SRU layers", minimum=1)
     sru_variant: str = option("2017", "mrrn: SRU equations (2017 as in MRRN, 2018 as the sru package)",
-                              choices=("2017", "2018"))
-    sru_dropout: float = option(0.0, "mrrn: dropout on each SRU layer's input", minimum=0.0)
+                              choices=SRU_VARIANTS)
+    sru_dropout: float = option(0.0, "mrrn: dropout on each SRU layer's input", minimum=0.0, below=1.0,
+                                expected="a rate in [0, 1)")
     bidirectional: bool = option(False, "mrrn: bidirectional SRUs")
     time_pooling: str = option("mean", "mrrn: pooling of SRU outputs over time",
-                               choices=("mean", "max", "last"))
+                               choices=TIME_POOLINGS)
     lstm_units: int = option(256, "resnet_lstm: LSTM units", minimum=1)
 
 
@@ -109,31 +142,46 @@ class TrainConfig:
     batch_size: int = option(16, "clips per batch per replica (global batch = this x replicas)", minimum=1)
     steps_per_epoch: int = option(0, "steps per epoch (0 = one pass over the training split)", minimum=0)
     learning_rate: float = option(0.003, "peak learning rate", minimum=0.0)
-    optimizer: str = option("adamw", "optimizer", choices=("adamw", "sgd"))
+    optimizer: str = option("adamw", "optimizer", choices=OPTIMIZERS)
     momentum: float = option(0.9, "SGD momentum", minimum=0.0)
     weight_decay: float = option(1e-4, "decoupled weight decay", minimum=0.0)
     schedule: str = option("cosine", "learning-rate schedule after warm-up",
-                           choices=("cosine", "step", "constant"))
+                           choices=DECAYS)
     step_decay_epochs: int = option(10, "step schedule: multiply the rate by 0.1 every N epochs", minimum=1)
-    label_smoothing: float = option(0.0, "label smoothing of the cross-entropy", minimum=0.0)
+    label_smoothing: float = option(0.0, "label smoothing of the cross-entropy", minimum=0.0, below=1.0,
+                                    expected="a fraction in [0, 1)")
     clipnorm: float = option(0.0, "clip each gradient to this norm (0 = off)", minimum=0.0)
-    freeze_backbone_epochs: int = option(0, "train only the head for the first N epochs", minimum=0)
-    reduce_lr_on_plateau: bool = option(False, "also divide the rate by 10 when val_loss stalls")
+    freeze_backbone_epochs: int = option(
+        0, "train only the head for the first N epochs", minimum=0,
+        check=lambda config: (
+            f"--freeze-backbone-epochs {config.train.freeze_backbone_epochs}: must be below "
+            f"--epochs {config.train.epochs}"
+            if config.train.freeze_backbone_epochs >= config.train.epochs else None
+        ),
+    )
+    reduce_lr_on_plateau: bool = option(
+        False, "also divide the rate by 10 when val_loss stalls",
+        check=lambda config: (
+            "--reduce-lr-on-plateau: needs --schedule constant --warmup-epochs 0 (it sets the rate itself)"
+            if config.train.reduce_lr_on_plateau
+            and (config.train.schedule != "constant" or config.train.warmup_epochs) else None
+        ),
+    )
     backup_every: int = option(0, "BackupAndRestore every N steps (0 = every epoch)", minimum=0)
     strategy: str = option("auto", "auto | one_device | mirrored | multi_worker | tpu",
-                           choices=("auto", "one_device", "mirrored", "multi_worker", "tpu"))
+                           choices=STRATEGIES)
     export: bool = option(True, "export the best checkpoint to saved_models/<name>/<version> (TF "
                           "Serving layout) when training ends")
     warmup_epochs: int = option(1, "linear warm-up epochs", minimum=0)
     seed: int = option(1234, "random seed (data generation, shuffling, initialisation)", minimum=0)
     precision: str = option(
         "auto", "auto = mixed_float16 on CUDA GPUs, mixed_bfloat16 on TPU, float32 on CPU",
-        choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+        choices=PRECISIONS,
     )
     run_dir: str = option("runs", "parent directory of run directories")
     name: str = option("", "run name ('' = <model>-<hash of the config>)")
     verbose: int = option(1, "Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch",
-                          choices=(0, 1, 2))
+                          choices=VERBOSITIES)
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
@@ -153,6 +201,11 @@ class Config:
         content = self.to_dict()
         content["train"] = {k: v for k, v in content["train"].items() if k not in ("name", "run_dir", "verbose")}
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:8]
+
+    def validate(self):
+        """`validate(self)`: raises ConfigError (one line naming the flag) unless every field
+        and rule holds."""
+        validate(self)
 
     @property
     def run_name(self):
@@ -185,12 +238,13 @@ def field_index():
 
 
 def coerce(field, value, where):
-    """Checks and converts one value to the field's type; raises ConfigError naming `where`."""
+    """Checks and converts one value to the field's type, choices and bounds; raises
+    ConfigError naming `where`."""
     kind = field.type
     if kind is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif kind is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         value = float(value) if ok else value
     elif kind is bool:
         ok = isinstance(value, bool)
@@ -201,17 +255,24 @@ def coerce(field, value, where):
             value = [item.strip() for item in value.split(",") if item.strip()]
         ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
     if not ok:
-        raise ConfigError(f"{where}: expected {_type_name(kind)}, got {value!r}")
-    choices, minimum = field.metadata["choices"], field.metadata["minimum"]
-    if choices is not None and value not in choices:
-        raise ConfigError(f"{where}: expected one of {', '.join(map(str, choices))}, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{where}: expected a value >= {minimum}, got {value!r}")
+        raise ConfigError(f"{where}: expected {type_name(kind)}, got {value!r}")
+    meta = field.metadata
+    if meta["choices"] is not None and value not in meta["choices"]:
+        raise ConfigError(f"{where}: expected one of {', '.join(map(str, meta['choices']))}, got {value!r}")
+    bounds = (
+        (meta["minimum"], lambda low: value >= low, ">="),
+        (meta["maximum"], lambda high: value <= high, "<="),
+        (meta["below"], lambda high: value < high, "<"),
+    )
+    for bound, holds, relation in bounds:
+        if bound is not None and not holds(bound):
+            expected = meta["expected"] or f"a value {relation} {bound}"
+            raise ConfigError(f"{where}: expected {expected}, got {value!r}")
     return value
 
 
-def _type_name(kind):
-    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+def type_name(kind):
+    names = {int: "an integer", float: "a finite number", bool: "true or false", str: "a string"}
     return names.get(kind, "a comma-separated list of names")
 
 
@@ -247,8 +308,6 @@ def load(path):
     text = path.read_text()
     try:
         if path.suffix in (".yaml", ".yml"):
-            import yaml
-
             content = yaml.safe_load(text)
         else:
             content = json.loads(text)
@@ -262,69 +321,46 @@ def save(config, path):
     pathlib.Path(path).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
 
 
-def add_flags(parser):
-    """Adds one flag per config field to an argparse parser (all default to 'not given')."""
-    parser.add_argument("--config", help="JSON or YAML config file; flags override it")
-    for section, cls in SECTIONS.items():
-        group = parser.add_argument_group(f"{section} options")
-        for field in dataclasses.fields(cls):
-            flag = "--" + field.name.replace("_", "-")
-            help_text = f"{field.metadata['help']} (default: {_default_text(field)})"
-            if field.type is bool:
-                group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-            else:
-                group.add_argument(flag, default=None, metavar=_metavar(field), help=help_text)
+def flag_name(field_name):
+    """The command-line flag of a config field: `clip_length` -> `--clip-length`."""
+    return "--" + field_name.replace("_", "-")
 
 
-def _default_text(field):
-    default = field.default_factory() if field.default is dataclasses.MISSING else field.default
-    return ",".join(default) if isinstance(default, list) else repr(default)
+def validate(config):
+    """Checks every field of `config` (type, choices, bounds) and every rule between fields,
+    before anything runs.
 
-
-def _metavar(field):
-    if field.metadata["choices"]:
-        return "{" + ",".join(map(str, field.metadata["choices"])) + "}"
-    return {int: "INT", float: "FLOAT", str: "STR"}.get(field.type, "A,B,...")
-
-
-def from_args(args):
-    """Resolves a Config from parsed flags: defaults < --config file < flags."""
-    config = load(args.config) if args.config else Config()
+    Raises:
+        ConfigError, one line naming the flag and what was expected.
+    """
     for name, (section, field) in field_index().items():
-        raw = getattr(args, name, None)
-        if raw is None:
-            continue
-        flag = "--" + name.replace("_", "-")
-        setattr(getattr(config, section), name, coerce(field, _parse_flag(field, raw, flag), flag))
-    return config
+        coerce(field, getattr(getattr(config, section), name), flag_name(name))
+    for _, field in field_index().values():
+        check = field.metadata["check"]
+        message = check(config) if check else None
+        if message:
+            raise ConfigError(message)
 
 
-def _parse_flag(field, raw, flag):
-    if field.type in (bool, list):
-        return raw
+def _weights_error(model):
+    if model.weights == "none":
+        return None
     try:
-        if field.type is int:
-            return int(raw)
-        if field.type is float:
-            return float(raw)
-    except ValueError:
-        raise ConfigError(f"{flag}: expected {_type_name(field.type)}, got {raw!r}") from None
-    return raw
+        check_weights(model.depth, model.width, model.weights)
+    except (ValueError, FileNotFoundError) as error:
+        return str(error)
+    return None
 
 
-class OneLineArgumentParser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one line on stderr, exit status 2."""
-
-    def error(self, message):
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        sys.exit(2)
-
-
-def parse_config(parser, argv=None):
-    """Parses argv with `parser` (which has `add_flags`) into (args, Config); usage errors and
-    ConfigErrors exit 2 with one line."""
-    args = parser.parse_args(argv)
+def _skips_error(config):
+    model = config.model
+    if model.model != "rrn":
+        return None
+    if not model.skip_units:
+        return "--skip-units: an rrn needs at least one unit (use --model resnet for none)"
+    spec = SkipSpec(model.skip_delay, model.skip_kind, model.skip_span)
     try:
-        return args, from_args(args)
-    except ConfigError as error:
-        parser.error(str(error))
+        check_skips(model.depth, {unit: spec for unit in model.skip_units}, config.data.clip_length)
+    except ValueError as error:
+        return f"--skip-units {','.join(model.skip_units)}: {error}"
+    return None

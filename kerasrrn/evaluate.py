@@ -14,21 +14,22 @@ Every video of the split gives `num_test_clips` evenly spaced clips, each as one
 Usage errors (no checkpoint, no dataset, unknown split, bad flag) exit 2 with one line.
 """
 
-import argparse
-import csv
+import pathlib
 import sys
 
-import numpy as np
-
-from kerasrrn import config as config_lib
-from kerasrrn.inference import add_view_flags, positive_int, view_overrides
+from kerasrrn.cli import flags
+from kerasrrn.evaluation import reports, views
+from kerasrrn.evaluation.predictions import write_predictions
+from kerasrrn.runs.loading import InferenceError, load_model
+from pipelines.cli import OneLineArgumentParser, positive_int
+from pipelines.dataset import resolve_split
 
 # Up to this many classes the summary lists every class; above it, the worst ones only.
 SUMMARY_CLASSES = 10
 
 
 def build_parser():
-    parser = config_lib.OneLineArgumentParser(
+    parser = OneLineArgumentParser(
         prog="python -m kerasrrn.evaluate",
         description="Video-level multi-clip evaluation of a run directory or a SavedModel.",
     )
@@ -37,58 +38,21 @@ def build_parser():
     parser.add_argument("--data", metavar="DIR",
                         help="prepared dataset (default: the run's own; required for a SavedModel)")
     parser.add_argument("--split", default="test", help="split to evaluate (default: test)")
-    parser.add_argument("--three-crop", action=argparse.BooleanOptionalAction, default=None,
-                        help="three crops along the longer side per clip (default: the run's)")
     parser.add_argument("--batch-size", type=positive_int, metavar="B",
                         help="views per batch (default: the run's batch size, or 16)")
     parser.add_argument("--out", metavar="DIR",
                         help="output folder (default: RUN_DIR/eval or ./eval-<saved model name>)")
     parser.add_argument("--verbose", type=int, choices=(0, 1), default=1,
                         help="1 shows a progress bar (default: 1)")
-    add_view_flags(parser)
+    flags.add_view_flags(parser, (*flags.VIEW_FIELDS, "three_crop"))
     return parser
-
-
-def top_k_text(scores, class_names, k=5):
-    """Each row's `k` best classes as "class:score;class:score;..." (best first).
-
-    Args:
-        scores: float array `(N, C)`.
-        class_names: list of `C` str.
-
-    Returns:
-        list of `N` str.
-    """
-    from kerasrrn.metrics import top_k_classes
-
-    best = top_k_classes(scores, min(k, len(class_names)))
-    return [
-        ";".join(f"{class_names[index]}:{row[index]:.6f}" for index in indices)
-        for row, indices in zip(scores, best)
-    ]
-
-
-def write_predictions(path, video_ids, video_labels, video_scores, class_names):
-    """Writes one CSV row per video: video, true, predicted, top5, correct."""
-    predicted = np.argmax(video_scores, axis=1)
-    with open(path, "w", newline="") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["video", "true", "predicted", "top5", "correct"])
-        for video_id, label, prediction, top5 in zip(
-            video_ids, video_labels, predicted, top_k_text(video_scores, class_names)
-        ):
-            writer.writerow([
-                video_id.decode() if isinstance(video_id, bytes) else video_id,
-                class_names[label], class_names[prediction], top5, int(label == prediction),
-            ])
-    return path
 
 
 def print_summary(report, loaded, written):
     spec, class_names = loaded.spec, loaded.class_names
     crops = spec.crops_per_clip
     print(
-        f"{loaded.description} on {loaded.data_path} [{report['split']}: {report['num_samples']} videos, "
+        f"{loaded.description} on {loaded.data.path} [{report['split']}: {report['num_samples']} videos, "
         f"{report['num_views']} views = {spec.num_test_clips} clips x {crops} crop{'s' * (crops > 1)}]"
     )
     print(
@@ -113,18 +77,15 @@ def load(args):
     """The model and the resolved split named by the command line.
 
     Returns:
-        (`kerasrrn.inference.LoadedModel`, str split).
+        (`kerasrrn.runs.loading.LoadedModel`, str split).
 
     Raises:
         InferenceError, FileNotFoundError or ValueError (one line) for unusable input.
     """
-    from kerasrrn.inference import InferenceError, load_model
-    from pipelines.dataset import resolve_split
-
-    loaded = load_model(args.model, args.data, **view_overrides(args))
-    if loaded.data_path is None:
+    loaded = load_model(args.model, args.data, **flags.view_overrides(args))
+    if loaded.data is None:
         raise InferenceError(f"--data: required to evaluate {loaded.description}")
-    return loaded, resolve_split(loaded.data_path, args.split)
+    return loaded, resolve_split(loaded.data.path, args.split)
 
 
 def evaluate(loaded, split, args):
@@ -133,24 +94,15 @@ def evaluate(loaded, split, args):
     Returns:
         dict, the report written to `metrics.json`.
     """
-    import pathlib
-
-    from kerasrrn import evaluation, reports
-    from pipelines import records
-    from pipelines.dataset import build_eval_dataset
-
-    spec = loaded.spec
-    dataset = build_eval_dataset(loaded.data_path, split, spec, args.batch_size or loaded.batch_size)
-    videos = records.read_dataset_info(loaded.data_path)["splits"][split]["videos"]
-    num_views = videos * spec.views_per_video
-    views = evaluation.predict_views(loaded.model, dataset, args.verbose, num_views)
-    report, video_ids, video_labels, video_scores = evaluation.video_report(*views, loaded.class_names)
+    data = loaded.data
+    predicted = data.predict_views(loaded.model, split, args.batch_size or loaded.batch_size, args.verbose)
+    report, video_ids, video_labels, video_scores = views.video_report(*predicted, loaded.class_names)
     report.update({
         "split": split,
-        "num_test_clips": spec.num_test_clips,
-        "three_crop": spec.three_crop,
+        "num_test_clips": loaded.spec.num_test_clips,
+        "three_crop": loaded.spec.three_crop,
         "model": str(args.model),
-        "data": str(loaded.data_path),
+        "data": str(data.path),
     })
     out = pathlib.Path(args.out) if args.out else loaded.default_out
     written = reports.write_report(report, out)

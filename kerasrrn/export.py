@@ -22,7 +22,7 @@ The version is written under a hidden temporary name, reloaded in a fresh Python
 imports only TensorFlow, compared with the Keras model, and only then renamed to its number, so
 TF Serving never sees a partial or unverified version.
 
-The run is loaded by `kerasrrn.inference.load_model` (`checkpoints/best.keras`, falling back
+The run is loaded by `kerasrrn.runs.loading.load_model` (`checkpoints/best.keras`, falling back
 to `last.keras`; class names from the run's `dataset.json`), so export, `evaluate` and `predict`
 read a run the same way. Any checkpoint whose model maps pixels `(B, T, S, S, 3)` to
 probabilities `(B, C)` exports (every model of `kerasrrn.models`).
@@ -36,10 +36,17 @@ import subprocess
 import sys
 import tempfile
 
-from kerasrrn import config as config_lib
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasrrn.runs.layout import RunLayout
+from kerasrrn.runs.loading import LABELS_ASSET, load_model
+from pipelines.cli import OneLineArgumentParser
+from pipelines.clips import clip_span
 from pipelines.dataset import video_views
 
-LABELS_FILE = "labels.txt"
+LABELS_FILE = LABELS_ASSET.name
 MODELS_CONFIG = "models.config"
 MAX_TOP_K = 5
 VALID_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -99,9 +106,6 @@ def build_archive(model, spec, labels_path):
         labels_path: path of a text file with the `C` class names, one per line; it becomes
             the SavedModel asset `assets/labels.txt` that `top_classes` reads.
     """
-    import keras
-    import tensorflow as tf
-
     num_classes = model.output_shape[-1]
     top_k = min(MAX_TOP_K, num_classes)
     class_names = tf.lookup.StaticHashTable(
@@ -146,10 +150,6 @@ def build_archive(model, spec, labels_path):
 def sample_inputs(spec, seed=0):
     """Random uint8 inputs for both signatures: 2 clips, and a non-square video of 1.5 clip
     spans plus 3 frames (so clips overlap and the resize and crop both act)."""
-    import numpy as np
-
-    from pipelines.clips import clip_span
-
     rng = np.random.default_rng(seed)
     size = spec.image_size
     num_frames = clip_span(spec.clip_length, spec.frame_step) * 3 // 2 + 3
@@ -165,9 +165,6 @@ def keras_outputs(model, spec, inputs):
     Returns:
         dict of signature name to float32 probabilities `(batch, C)`.
     """
-    import numpy as np
-    import tensorflow as tf
-
     clips = np.asarray(model(tf.cast(inputs["serving_default"], tf.float32), training=False))
     views = np.asarray(model(video_views(tf.constant(inputs["video"]), spec), training=False))
     return {"serving_default": clips.astype(np.float32),
@@ -184,8 +181,6 @@ def reload_outputs(saved_model_path, inputs):
     Raises:
         VerificationError with the child's last error line when it fails.
     """
-    import numpy as np
-
     with tempfile.TemporaryDirectory(prefix="kerasrrn-export-") as scratch:
         inputs_path, outputs_path = pathlib.Path(scratch, "in.npz"), pathlib.Path(scratch, "out.npz")
         np.savez(inputs_path, **inputs)
@@ -211,8 +206,6 @@ def verify_saved_model(saved_model_path, model, spec, class_names):
     Raises:
         VerificationError naming the signature and output that disagree.
     """
-    import numpy as np
-
     inputs = sample_inputs(spec)
     expected = keras_outputs(model, spec, inputs)
     reloaded = reload_outputs(saved_model_path, inputs)
@@ -294,7 +287,7 @@ def export_run(run_path, out_dir="saved_models", name=None, version=None, verify
         overwritten), VerificationError (the reloaded model disagrees; nothing is left behind).
     """
     run_path = pathlib.Path(run_path)
-    if not (run_path / "config.json").is_file():
+    if not RunLayout(run_path).is_run():
         raise ExportError(
             f"{run_path}: no config.json (expected a run directory written by `python -m kerasrrn.fit`)"
         )
@@ -309,9 +302,7 @@ def export_run(run_path, out_dir="saved_models", name=None, version=None, verify
     if version_path.exists():
         raise ExportError(f"--version {version}: {version_path} exists; versions are never overwritten")
 
-    from kerasrrn import inference
-
-    loaded = inference.load_model(run_path)
+    loaded = load_model(run_path)
     model, spec, class_names = loaded.model, loaded.spec, loaded.class_names
     model_path.mkdir(parents=True, exist_ok=True)
     # Hidden and non-numeric: TF Serving ignores it until the rename.
@@ -336,7 +327,7 @@ def export_run(run_path, out_dir="saved_models", name=None, version=None, verify
 
 
 def build_parser():
-    parser = config_lib.OneLineArgumentParser(
+    parser = OneLineArgumentParser(
         prog="python -m kerasrrn.export",
         description="Export a run's best checkpoint as a TF Serving SavedModel "
         "(<out>/<name>/<version>/) with `serving_default` (clips) and `video` (whole videos) "

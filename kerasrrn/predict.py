@@ -17,12 +17,16 @@ import sys
 
 import numpy as np
 
-from kerasrrn import config as config_lib
-from kerasrrn.inference import add_view_flags, positive_int, view_overrides
+from kerasrrn.cli import flags
+from kerasrrn.evaluation.predictions import top_classes
+from kerasrrn.runs.loading import load_model
+from pipelines.cli import OneLineArgumentParser, positive_int
+from pipelines.dataset import video_views
+from pipelines.decode import VideoDecodeError, read_video
 
 
 def build_parser():
-    parser = config_lib.OneLineArgumentParser(
+    parser = OneLineArgumentParser(
         prog="python -m kerasrrn.predict",
         description="Top-k classes of video files, averaged over evenly spaced centre clips.",
     )
@@ -35,7 +39,7 @@ def build_parser():
     parser.add_argument("--data", metavar="DIR",
                         help="prepared dataset giving class names and decoding settings "
                              "(default: the run's own)")
-    add_view_flags(parser)
+    flags.add_view_flags(parser)
     return parser
 
 
@@ -43,7 +47,7 @@ def video_probabilities(loaded, path):
     """Mean clip probabilities of one video file.
 
     Args:
-        loaded: `kerasrrn.inference.LoadedModel`.
+        loaded: `kerasrrn.runs.loading.LoadedModel`.
         path: str, the video file.
 
     Returns:
@@ -52,20 +56,9 @@ def video_probabilities(loaded, path):
     Raises:
         `pipelines.decode.VideoDecodeError` when the file cannot be decoded.
     """
-    from pipelines.dataset import video_views
-    from pipelines.decode import read_video
-
     frames = read_video(path, loaded.stored_frame_step, loaded.stored_short_side)
     views = video_views(frames, loaded.spec).numpy()
     return np.asarray(loaded.model.predict_on_batch(views), dtype=np.float64).mean(axis=0)
-
-
-def top_classes(probabilities, class_names, top_k):
-    """`[{"class": name, "score": float}, ...]`, the `top_k` best first."""
-    from kerasrrn.metrics import top_k_classes
-
-    best = top_k_classes(probabilities[None], min(top_k, len(class_names)))[0]
-    return [{"class": class_names[index], "score": float(probabilities[index])} for index in best]
 
 
 def print_text(prediction):
@@ -75,13 +68,10 @@ def print_text(prediction):
 
 
 def main(argv=None):
-    from kerasrrn.inference import load_model
-    from pipelines.decode import VideoDecodeError
-
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        loaded = load_model(args.model, args.data, **view_overrides(args))
+        loaded = load_model(args.model, args.data, **flags.view_overrides(args))
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
     predictions, failed = [], 0

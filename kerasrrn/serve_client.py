@@ -12,7 +12,7 @@ training. Then, per `--signature`:
 - `video` (default): the whole video goes in one request, columnar format
   `{"signature_name": "video", "inputs": {"frames": <uint8 (N, H, W, 3)>}}`; the server takes
   the clips, crops and averages exactly as evaluation does.
-- `serving_default`: the client takes `--num-clips` evenly spaced centre-cropped clips as
+- `serving_default`: the client takes `--num-test-clips` (or `--num-clips`) evenly spaced centre-cropped clips as
   evaluation does (`pipelines.dataset.video_views`), rounds them to uint8 and sends them in row
   format `{"signature_name": "serving_default", "instances": <uint8 (num_clips, T, S, S, 3)>}`;
   the server's signature has a fixed clip size, so `--clip-length` and `--image-size` must match
@@ -30,8 +30,10 @@ import urllib.request
 
 import numpy as np
 
-from kerasrrn import config as config_lib
-from kerasrrn.evaluate import positive_int
+from kerasrrn.cli import flags
+from pipelines.cli import OneLineArgumentParser, non_negative_int, positive_int
+from pipelines.dataset import ClipSpec, video_views
+from pipelines.decode import VideoDecodeError, read_video
 
 SIGNATURES = ("video", "serving_default")
 
@@ -66,8 +68,6 @@ def build_request(frames, signature="video", spec=None):
         raise ValueError(f"`signature` must be one of {SIGNATURES}. Received: signature={signature!r}")
     if spec is None:
         raise ValueError("`spec` (clip length, image size) is required for signature='serving_default'")
-    from pipelines.dataset import video_views
-
     clips = np.clip(np.round(video_views(frames, spec).numpy()), 0, 255).astype(np.uint8)
     return {"signature_name": "serving_default", "instances": clips.tolist()}
 
@@ -116,7 +116,7 @@ def response_rows(response):
 
 
 def build_parser():
-    parser = config_lib.OneLineArgumentParser(
+    parser = OneLineArgumentParser(
         prog="python -m kerasrrn.serve_client",
         description="Classify a video with a model served by TensorFlow Serving (REST API).",
     )
@@ -129,16 +129,15 @@ def build_parser():
     parser.add_argument("--decode-step", type=positive_int, default=1, metavar="K",
                         help="keep every K-th decoded frame, as the training data were prepared "
                              "(dataset.json frame_step; default: 1)")
-    parser.add_argument("--short-side", type=int, default=0, metavar="S",
+    parser.add_argument("--short-side", type=non_negative_int, default=0, metavar="S",
                         help="resize the shorter side to S pixels when decoding, as the training "
                              "data were prepared (dataset.json short_side; default: 0 = keep)")
     clip_flags = parser.add_argument_group("serving_default clips (must match the exported model)")
-    clip_flags.add_argument("--clip-length", type=positive_int, metavar="T", help="frames per clip")
-    clip_flags.add_argument("--image-size", type=positive_int, metavar="S", help="crop size, pixels")
-    clip_flags.add_argument("--frame-step", type=positive_int, default=1, metavar="K",
-                            help="take every K-th decoded frame within a clip (default: 1)")
-    clip_flags.add_argument("--num-clips", type=positive_int, default=1, metavar="N",
-                            help="evenly spaced clips, one row each (default: 1, the centre clip)")
+    # The view flags of evaluate and predict; `--num-clips` is this command's older spelling.
+    flags.add_field_flags(
+        clip_flags, ("clip_length", "image_size", "frame_step", "num_test_clips"),
+        defaults={"frame_step": 1, "num_test_clips": 1}, aliases={"num_test_clips": ("--num-clips",)},
+    )
     parser.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
                         help="give up waiting for the server after this long (default: 60)")
     parser.add_argument("--json", action="store_true", help="print the server's JSON response")
@@ -151,19 +150,13 @@ def clip_spec(args, parser):
         return None
     if args.clip_length is None or args.image_size is None:
         parser.error("--clip-length and --image-size: required with --signature serving_default")
-    from pipelines.dataset import ClipSpec
-
     return ClipSpec(clip_length=args.clip_length, frame_step=args.frame_step,
-                    image_size=args.image_size, num_test_clips=args.num_clips)
+                    image_size=args.image_size, num_test_clips=args.num_test_clips)
 
 
 def main(argv=None):
-    from pipelines.decode import VideoDecodeError, read_video
-
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.short_side < 0:
-        parser.error(f"--short-side: expected an integer >= 0, got {args.short_side}")
     spec = clip_spec(args, parser)
     try:
         frames = read_video(args.video, args.decode_step, args.short_side)

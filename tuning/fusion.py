@@ -20,11 +20,16 @@ import hashlib
 import os
 import pathlib
 
+import keras
 import keras_tuner
 import numpy as np
 
 from kerasrrn.config import ConfigError
-from kerasrrn.metrics import top_k_accuracy
+from kerasrrn.evaluation import views
+from kerasrrn.evaluation.metrics import top_k_accuracy
+from kerasrrn.runs.layout import RunLayout
+from kerasrrn.runs.fusion import check_stream
+from kerasrrn.runs.loading import TrainedRun
 
 # Fused probabilities are clipped here before the log, so a zero keeps the log-likelihood finite.
 MIN_PROBABILITY = 1e-12
@@ -119,20 +124,9 @@ def fusion_objective():
 def cache_key(run_dir):
     """8 hex digits that change when the run's location or its best checkpoint changes."""
     run_dir = pathlib.Path(run_dir).resolve()
-    checkpoint = (run_dir / "checkpoints" / "best.keras").stat()
+    checkpoint = RunLayout(run_dir).best_checkpoint.stat()
     content = f"{run_dir}|{checkpoint.st_mtime_ns}|{checkpoint.st_size}"
     return hashlib.sha256(content.encode()).hexdigest()[:8]
-
-
-def check_stream(run_dir):
-    """Raises FileNotFoundError (one line naming the stream) unless `run_dir` is a run directory."""
-    run_dir = pathlib.Path(run_dir)
-    for needed in ("config.json", "checkpoints/best.keras"):
-        if not (run_dir / needed).is_file():
-            raise FileNotFoundError(
-                f"--streams {run_dir}: no {needed} (expected a run directory written by "
-                "`python -m kerasrrn.fit`)"
-            )
 
 
 def predict_stream(run_dir, verbose=0):
@@ -141,18 +135,11 @@ def predict_stream(run_dir, verbose=0):
     Returns:
         (video ids `(V,)` str, labels `(V,)` int64, scores `(V, C)` float64).
     """
-    import keras
-
-    from kerasrrn import config as config_lib
-    from kerasrrn import evaluation
-    from kerasrrn.data import load_run_data
-
-    run_dir = pathlib.Path(run_dir)
-    config = config_lib.load(run_dir / "config.json")
-    data = load_run_data(config)
-    model = keras.saving.load_model(run_dir / "checkpoints" / "best.keras")
-    views = data.predict_views(model, data.val_split, config.train.batch_size, verbose)
-    _, video_ids, labels, scores = evaluation.video_report(*views, data.class_names)
+    run = TrainedRun.open(run_dir)
+    data = run.validation_data()
+    model = keras.saving.load_model(run.layout.best_checkpoint)
+    predicted = data.predict_views(model, data.val_split, run.config.train.batch_size, verbose)
+    _, video_ids, labels, scores = views.video_report(*predicted, data.class_names)
     video_ids = np.array([item.decode() if isinstance(item, bytes) else str(item) for item in video_ids])
     return video_ids, labels.astype(np.int64), scores
 

@@ -28,8 +28,10 @@ import copy
 import keras
 import keras_tuner
 
-from kerasrrn import runtime, training
-from kerasrrn.config import ConfigError, SKIP_KINDS
+from kerasrrn.config import ConfigError
+from kerasrrn.layers.temporal_skip import KINDS as SKIP_KINDS
+from kerasrrn.training import runtime
+from kerasrrn.training.compile import compile_model
 from kerasrrn.models import build_model
 from kerasrrn.models.resnet import STAGE_BLOCKS, SkipSpec, check_skips, unit_names
 
@@ -157,7 +159,7 @@ class SkipHyperModel(keras_tuner.HyperModel):
 
     Args:
         base_config: `kerasrrn.config.Config`, the base point (`--model rrn`).
-        data: `kerasrrn.data.RunData` of the base config.
+        data: `kerasrrn.runs.data.RunData` of the base config.
         patience: int, default 3. Epochs without a better `val_top1` before a trial stops.
 
     A trial's model maps clips `(B, T, S, S, 3)` (pixels in [0, 255]) to probabilities `(B, C)`;
@@ -182,7 +184,7 @@ class SkipHyperModel(keras_tuner.HyperModel):
         # Every trial starts from the same seed: trials differ by their hyperparameters only.
         runtime.set_up(config.train.seed, config.train.precision)
         model = build_model(config, self.num_classes)
-        return training.compile_model(model, config.train, self.steps_per_epoch, self.num_classes)
+        return compile_model(model, config.train, self.steps_per_epoch, self.num_classes)
 
     def fit(self, hp, model, *args, callbacks=(), **kwargs):
         """Trains on the base config's training split with early stopping on `val_top1`.

@@ -16,7 +16,6 @@ and `--worker ID` run one search in several processes (Keras Tuner's gRPC oracle
 exits 1, naming the count and the first error, when any trial failed.
 """
 
-import argparse
 import csv
 import json
 import os
@@ -24,27 +23,25 @@ import pathlib
 import sys
 import warnings
 
+import keras_tuner
+import numpy as np
+from keras_tuner.src import utils as tuner_utils
+from threadpoolctl import threadpool_limits
+
 from kerasrrn import config as config_lib
+from kerasrrn.cli import flags
+from kerasrrn.evaluation.reports import new_figure, save_figure
+from kerasrrn.runs import fusion as fused_runs
+from kerasrrn.training.run import prepare_run
+from pipelines.cli import OneLineArgumentParser, bounded, positive_int
+from tuning import fusion
+from tuning.hypermodels import SkipHyperModel, check_base_config, trial_config
 
 SKIP_TUNERS = ("bayesian", "random", "hyperband")
 FUSION_TUNERS = ("bayesian", "random")
 
 
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
-
-
-def port_number(text):
-    value = positive_int(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number 1..65535, got {text!r}")
-    return value
+port_number = bounded(int, 1, 65535, "a port number 1..65535")
 
 
 def add_search_flags(parser, tuners, project_name, max_trials):
@@ -66,7 +63,7 @@ def add_search_flags(parser, tuners, project_name, max_trials):
 
 
 def build_parser():
-    parser = config_lib.OneLineArgumentParser(
+    parser = OneLineArgumentParser(
         prog="python -m tuning.search",
         description="Keras Tuner searches over RRN temporal skips and MRRN fusion weights.",
     )
@@ -79,7 +76,7 @@ def build_parser():
     add_search_flags(skip, SKIP_TUNERS, "skip", max_trials=10)
     skip.add_argument("--patience", type=positive_int, default=3, metavar="INT",
                       help="epochs without a better val_top1 before a trial stops (default: 3)")
-    config_lib.add_flags(skip)
+    flags.add_config_flags(skip)
     fusion = commands.add_parser(
         "fusion", help="search the MRRN fusion weights of three trained streams",
         description="Search the weights fusing three streams' validation scores (computed once, cached).",
@@ -137,8 +134,6 @@ def write_tuner_state_atomically():
     the next start could not reload. A rename replaces the file whole. `--directory` must
     therefore be a local folder.
     """
-    from keras_tuner.src import utils
-
     def save_json(path, content):
         text = json.dumps(content)
         partial = f"{path}.{os.getpid()}.partial"
@@ -147,7 +142,7 @@ def write_tuner_state_atomically():
         os.replace(partial, path)
         return text
 
-    utils.save_json = save_json
+    tuner_utils.save_json = save_json
 
 
 def save_oracle_after_each_trial(oracle):
@@ -187,8 +182,6 @@ def drop_retries_of_ended_trials(oracle):
 def search(tuner, role, **search_kwargs):
     """Runs `tuner.search`; a stop for consecutive failed trials (a RuntimeError of the oracle)
     returns like a finished search, so that the failures are reported as such."""
-    from threadpoolctl import threadpool_limits
-
     write_tuner_state_atomically()
     if role != "worker":
         drop_retries_of_ended_trials(tuner.oracle)
@@ -256,11 +249,7 @@ def write_results(oracle, out_dir, derived_columns):
 
 def plot_scores(trials, objective_name, out_png):
     """Plots each trial's score against its number, failed trials as crosses on the axis."""
-    import numpy as np
-
-    from kerasrrn.reports import _new_figure, _save
-
-    figure = _new_figure(8, 4)
+    figure = new_figure(8, 4)
     axes = figure.subplots()
     numbers = np.arange(1, len(trials) + 1)
     completed = np.array([trial.status == "COMPLETED" and trial.score is not None for trial in trials], dtype=bool)
@@ -278,15 +267,11 @@ def plot_scores(trials, objective_name, out_png):
     axes.set_title(f"{objective_name} per trial ({completed.sum()} completed of {len(trials)})")
     axes.grid(alpha=0.3)
     axes.legend()
-    return _save(figure, out_png)
+    return save_figure(figure, out_png)
 
 
 def run_skip(args, config, data):
     """The skip search from a checked base config and its `RunData`; returns the exit status."""
-    import keras_tuner
-
-    from tuning.hypermodels import SkipHyperModel, trial_config
-
     role = set_distribution(args)
     hypermodel = SkipHyperModel(config, data, args.patience)
     common = {
@@ -337,10 +322,6 @@ def best_completed_trial(oracle):
 
 def run_fusion(args):
     """The fusion search over checked --streams; returns the exit status."""
-    import keras_tuner
-
-    from tuning import fusion
-
     role = set_distribution(args)
     oracle_class = {
         "bayesian": keras_tuner.oracles.BayesianOptimizationOracle,
@@ -398,13 +379,11 @@ def write_fusion(summary, out_dir):
     """Builds the fused MRRN with the best weights (`kerasrrn.fuse`, run directory
     `<parent of the first stream>/mrrn_fused-<hash of streams and weights>`) and writes
     `fusion.json` (the summary and that run directory). Returns the written paths."""
-    from kerasrrn import fuse
-
-    streams = fuse.load_streams(summary["streams"])
+    streams = fused_runs.load_streams(summary["streams"])
     weights = summary["best"]["weights"]
-    fused_path = fuse.default_out_path(streams, weights)
-    fuse.check_out_path(fused_path, streams, weights)
-    fuse.fuse(streams, weights, fused_path, streams[0].config.train.batch_size, verbose=0)
+    fused_path = fused_runs.default_out_path(streams, weights)
+    fused_runs.check_out_path(fused_path, streams, weights)
+    fused_runs.fuse(streams, weights, fused_path, streams[0].config.train.batch_size, verbose=0)
     fusion_path = out_dir / "fusion.json"
     fusion_path.write_text(json.dumps({**summary, "fused_run": str(fused_path)}, indent=2) + "\n")
     return [fusion_path, fused_path]
@@ -436,22 +415,17 @@ def main(argv=None):
     warnings.filterwarnings("ignore", module="sklearn.gaussian_process")
     parser, commands = build_parser()
     args = parser.parse_args(argv)
-    # Imported after parsing: they load TensorFlow, which usage errors need not wait for.
-    from kerasrrn.fit import prepare_run
-    from tuning.fusion import check_stream
-    from tuning.hypermodels import check_base_config
-
     command_parser = commands[args.command]
     try:
         check_search_args(args)
         if args.command == "skip":
-            config = config_lib.from_args(args)
+            config = flags.from_args(args)
             check_base_config(config)
             # Trials train on one device, so the global batch is the batch.
             data = prepare_run(config, config.train.batch_size)
         else:
             for stream in args.streams:
-                check_stream(stream)
+                fused_runs.check_stream(stream)
     except (ValueError, FileNotFoundError) as error:
         command_parser.error(str(error))
     try:

@@ -1,10 +1,13 @@
-"""Model builders: the ResNet backbone, RRN, baselines and MRRN."""
+"""Model builders: the ResNet backbone, the shared input stem and heads, RRN, baselines, MRRN
+and the registry that builds the model a run config names."""
 
 from kerasrrn.models.baselines import build_resnet_lstm
-from kerasrrn.models.mrrn import HeadSpec, MRRNFusion, build_fused_mrrn, build_mrrn, build_mrrn_shared
+from kerasrrn.models.heads import HeadSpec
+from kerasrrn.models.inputs import Augmentation
+from kerasrrn.models.mrrn import MRRNFusion, build_fused_mrrn, build_mrrn, build_mrrn_shared
 from kerasrrn.models.registry import build_model
 from kerasrrn.models.resnet import SkipSpec, resnet_stages, unit_names
-from kerasrrn.models.rrn import Augmentation, build_rrn
+from kerasrrn.models.rrn import build_rrn
 
 __all__ = [
     "Augmentation",

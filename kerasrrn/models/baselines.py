@@ -8,9 +8,9 @@ read; the MRRN streams offer `mean`/`max` pooling over time instead.
 
 import keras
 
-from kerasrrn.models.mrrn import classifier, frame_sequence
+from kerasrrn.models.heads import classifier, frame_sequence
+from kerasrrn.models.inputs import Augmentation, input_and_folded_frames
 from kerasrrn.models.resnet import resnet_stages
-from kerasrrn.models.rrn import Augmentation, input_and_folded_frames
 
 
 def build_resnet_lstm(

@@ -12,120 +12,22 @@ one model whose output is `sum_i w_i * p_i` (`MRRNFusion`). `build_mrrn_shared` 
 the paper) puts the three heads on one backbone and trains them in one run.
 """
 
-import dataclasses
-
 import keras
 from keras import ops
 
-from kerasrrn.layers import UnfoldTime
-from kerasrrn.layers.sru import SRU
+from kerasrrn.models.heads import HeadSpec, stream_head
+from kerasrrn.models.inputs import Augmentation, clip_input, input_and_folded_frames
 from kerasrrn.models.resnet import resnet_stages
-from kerasrrn.models.rrn import Augmentation, clip_input, input_and_folded_frames
 
 STREAM_STAGES = {"low": "conv3", "mid": "conv4", "high": "conv5"}
-TIME_POOLINGS = ("mean", "max", "last")
+STREAMS = tuple(STREAM_STAGES)
 # How far the stream weights of a fusion may be from summing to 1 (float32 round-off of a tuner).
 WEIGHT_SUM_TOLERANCE = 1e-5
-
-
-@dataclasses.dataclass(frozen=True)
-class HeadSpec:
-    """The recurrent head of a stream.
-
-    Attributes:
-        units: int, default 256. SRU units per layer (per direction).
-        num_layers: int, default 2. Stacked SRU layers.
-        variant: str, default "2017". SRU equations, `"2017"` (MRRN) or `"2018"`.
-        sru_dropout: float, default 0. Dropout on each SRU layer's input (one mask per clip).
-        bidirectional: bool, default False. Wrap every SRU in `keras.layers.Bidirectional`
-            (outputs of both directions concatenated, `2 * units`).
-        time_pooling: str, default "mean". `mean` or `max` over the last SRU's outputs, or
-            `last`: its last output (for a bidirectional SRU, the backward direction's output
-            after reading the whole clip).
-        dropout: float, default 0. Dropout before the classifier.
-    """
-
-    units: int = 256
-    num_layers: int = 2
-    variant: str = "2017"
-    sru_dropout: float = 0.0
-    bidirectional: bool = False
-    time_pooling: str = "mean"
-    dropout: float = 0.0
-
-    def __post_init__(self):
-        if not isinstance(self.num_layers, int) or self.num_layers < 1:
-            raise ValueError(f"`num_layers` must be a positive integer. Received: num_layers={self.num_layers}")
-        if self.time_pooling not in TIME_POOLINGS:
-            raise ValueError(
-                f"`time_pooling` must be one of {TIME_POOLINGS}. Received: time_pooling={self.time_pooling!r}"
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={self.dropout}")
 
 
 def check_stream(stream):
     if stream not in STREAM_STAGES:
         raise ValueError(f"`stream` must be one of {tuple(STREAM_STAGES)}. Received: stream={stream!r}")
-
-
-def frame_sequence(stage_output, clip_length, prefix=""):
-    """Global average pool per frame, then time unfolded: `(B*T, H, W, C)` -> `(B, T, C)`.
-
-    Layers `<prefix>avg_pool` and `<prefix>unfold_time`.
-    """
-    pooled = keras.layers.GlobalAveragePooling2D(name=f"{prefix}avg_pool")(stage_output)
-    return UnfoldTime(clip_length, name=f"{prefix}unfold_time")(pooled)
-
-
-def classifier(features, num_classes, dropout, prefix="", output_name=None):
-    """Dropout, dense and a float32 softmax: `(B, F)` -> probabilities `(B, num_classes)`.
-
-    Layers `<prefix>dropout` (only when `dropout > 0`), `<prefix>predictions` (the logits) and
-    `output_name` (default `<prefix>softmax`).
-    """
-    if dropout:
-        features = keras.layers.Dropout(dropout, name=f"{prefix}dropout")(features)
-    logits = keras.layers.Dense(num_classes, name=f"{prefix}predictions")(features)
-    return keras.layers.Activation("softmax", dtype="float32", name=output_name or f"{prefix}softmax")(logits)
-
-
-def stream_head(stage_output, clip_length, num_classes, head, prefix="", output_name=None):
-    """The recurrent head of a stream on one stage's output.
-
-    Args:
-        stage_output: tensor `(B*T, H, W, C)`, a ResNet stage's output for folded frames.
-        clip_length: int, frames per clip `T`.
-        num_classes: int.
-        head: `HeadSpec`.
-        prefix: str, default "". Put before every layer name (`low_sru_1`).
-        output_name: str or None. Name of the softmax layer (default `<prefix>softmax`).
-
-    Returns:
-        Clip probabilities `(B, num_classes)`, float32. Layers `<prefix>sru_1` ...
-        `<prefix>sru_<num_layers>` and `<prefix>time_pool` (output `(B, U)`, `U = units` or
-        `2 * units` when bidirectional).
-    """
-    sequence = frame_sequence(stage_output, clip_length, prefix)
-    for index in range(1, head.num_layers + 1):
-        name = f"{prefix}sru_{index}"
-        returns_sequence = index < head.num_layers or head.time_pooling != "last"
-        recurrent = SRU(
-            head.units, variant=head.variant, dropout=head.sru_dropout,
-            return_sequences=returns_sequence, name=name,
-        )
-        if head.bidirectional:
-            recurrent = keras.layers.Bidirectional(recurrent, name=name)
-        sequence = recurrent(sequence)
-    # With `last` the final SRU already returns its last output; the identity keeps the layer
-    # name `time_pool` the same for every pooling.
-    pooling = {
-        "mean": keras.layers.GlobalAveragePooling1D,
-        "max": keras.layers.GlobalMaxPooling1D,
-        "last": keras.layers.Identity,
-    }[head.time_pooling]
-    features = pooling(name=f"{prefix}time_pool")(sequence)
-    return classifier(features, num_classes, head.dropout, prefix, output_name)
 
 
 def build_mrrn(

@@ -1,10 +1,11 @@
 """Builds the model a run config names; one entry per `--model`."""
 
-from kerasrrn.config import ConfigError
 from kerasrrn.models.baselines import build_resnet_lstm
-from kerasrrn.models.mrrn import HeadSpec, build_mrrn, build_mrrn_shared
-from kerasrrn.models.resnet import SkipSpec, check_skips
-from kerasrrn.models.rrn import Augmentation, build_rrn
+from kerasrrn.models.heads import HeadSpec
+from kerasrrn.models.inputs import Augmentation
+from kerasrrn.models.mrrn import build_mrrn, build_mrrn_shared
+from kerasrrn.models.pretrained import load_backbone_weights
+from kerasrrn.models.rrn import build_rrn
 
 
 def _augmentation(data):
@@ -59,47 +60,18 @@ def _mrrn_shared(model, data, num_classes):
 BUILDERS = {
     "rrn": _rrn, "resnet": _resnet, "resnet_lstm": _resnet_lstm, "mrrn": _mrrn, "mrrn_shared": _mrrn_shared,
 }
-
-
-def check_model_config(config):
-    """Raises ConfigError (one line naming the flag) for a model config that cannot be built."""
-    model = config.model
-    if model.model not in BUILDERS:
-        raise ConfigError(f"--model {model.model}: not available (available: {', '.join(BUILDERS)})")
-    if model.weights != "none":
-        from kerasrrn.models.pretrained import check_weights
-
-        try:
-            check_weights(model.depth, model.width, model.weights)
-        except (ValueError, FileNotFoundError) as error:
-            raise ConfigError(str(error)) from None
-    if config.data.min_crop_scale > 1:
-        raise ConfigError(f"--min-crop-scale: expected an area fraction in (0, 1], got {config.data.min_crop_scale!r}")
-    if config.data.contrast >= 1:
-        raise ConfigError(f"--contrast: expected a factor change in [0, 1), got {config.data.contrast!r}")
-    for flag, rate in (("--dropout", model.dropout), ("--sru-dropout", model.sru_dropout)):
-        if rate >= 1:
-            raise ConfigError(f"{flag}: expected a rate in [0, 1), got {rate!r}")
-    if model.model == "rrn":
-        if not model.skip_units:
-            raise ConfigError("--skip-units: an rrn needs at least one unit (use --model resnet for none)")
-        spec = SkipSpec(model.skip_delay, model.skip_kind, model.skip_span)
-        try:
-            check_skips(model.depth, {unit: spec for unit in model.skip_units}, config.data.clip_length)
-        except ValueError as error:
-            raise ConfigError(f"--skip-units {','.join(model.skip_units)}: {error}") from None
+MODELS = tuple(BUILDERS)
 
 
 def build_model(config, num_classes):
     """The untrained (or ImageNet-initialised) model of `config` (a `kerasrrn.config.Config`).
 
     Raises:
-        ValueError naming the option when the model cannot be built from the config.
+        ValueError (`kerasrrn.config.ConfigError`) naming the option when the config is not
+        valid (`config.validate()`).
     """
-    check_model_config(config)
+    config.validate()
     model = BUILDERS[config.model.model](config.model, config.data, num_classes)
     if config.model.weights != "none":
-        from kerasrrn.models.pretrained import load_backbone_weights
-
         load_backbone_weights(model, config.model.depth, config.model.width, config.model.weights)
     return model

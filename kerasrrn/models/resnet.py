@@ -19,6 +19,7 @@ STAGE_BLOCKS = {
     101: (3, 4, 23, 3),
     152: (3, 8, 36, 3),
 }
+DEPTHS = tuple(STAGE_BLOCKS)
 BOTTLENECK_DEPTHS = (50, 101, 152)
 STAGE_NAMES = ("conv2", "conv3", "conv4", "conv5")
 STAGE_FILTERS = (64, 128, 256, 512)

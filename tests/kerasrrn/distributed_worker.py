@@ -1,10 +1,10 @@
-"""One process of the distributed training test (`test_distribute.py`), CPU only.
+"""One process of the distributed training test (`training/test_distribution.py`), CPU only.
 
     python -m tests.kerasrrn.distributed_worker OUT_DIR worker     # one MWMS worker (TF_CONFIG)
     python -m tests.kerasrrn.distributed_worker OUT_DIR reference  # model.fit, 2 CPU replicas
 
 A worker first checks whether plain `model.fit` works under MWMS, then trains a fresh model
-with `kerasrrn.distribute.fit` (its `fit_distributed` loop). The reference trains the same model
+with `kerasrrn.training.distribution.fit` (its `fit_distributed` loop). The reference trains the same model
 on the same batches with Keras' own `model.fit` under `MirroredStrategy` over two logical CPU
 devices: two replicas of PER_REPLICA_BATCH clips each, like the two workers. Each process writes
 to OUT_DIR/<name>/: `initial.npz` and `final.npz` (every model weight, by index),
@@ -35,7 +35,7 @@ def clips_and_labels(count, seed):
 def build_compiled_model(strategy):
     import keras
 
-    from kerasrrn import metrics
+    from kerasrrn.training.compile import training_metrics
     from kerasrrn.models import build_rrn
 
     with strategy.scope():
@@ -47,7 +47,7 @@ def build_compiled_model(strategy):
         model.compile(
             optimizer=keras.optimizers.AdamW(3e-3),
             loss=keras.losses.SparseCategoricalCrossentropy(),
-            metrics=metrics.training_metrics(NUM_CLASSES),
+            metrics=training_metrics(NUM_CLASSES),
         )
     return model
 
@@ -55,7 +55,7 @@ def build_compiled_model(strategy):
 def datasets(strategy):
     import tensorflow as tf
 
-    from kerasrrn import distribute
+    from kerasrrn.training import distribution as distribute
 
     batch_size = distribute.global_batch_size(PER_REPLICA_BATCH, strategy)
     train = tf.data.Dataset.from_tensor_slices(clips_and_labels(TRAIN_CLIPS, seed=0))
@@ -81,7 +81,7 @@ def model_fit_error(strategy):
 def train(strategy, out_dir, check_model_fit):
     import keras
 
-    from kerasrrn import distribute
+    from kerasrrn.training import distribution as distribute
 
     result = {"fit_error": model_fit_error(strategy) if check_model_fit else None}
     model = build_compiled_model(strategy)
@@ -110,7 +110,7 @@ def main(out_dir, role):
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
     import tensorflow as tf
 
-    from kerasrrn import distribute
+    from kerasrrn.training import distribution as distribute
 
     if role == "worker":
         strategy = distribute.strategy_for("auto")

@@ -5,11 +5,12 @@ import sys
 import pytest
 
 from kerasrrn import config as config_lib
+from kerasrrn.cli import flags
 from kerasrrn.fit import build_parser
 
 
 def parse(argv):
-    return config_lib.parse_config(build_parser(), argv)[1]
+    return flags.parse_config(build_parser(), argv)[1]
 
 
 def test_defaults_then_file_then_flags(tmp_path):
@@ -71,6 +72,14 @@ def test_run_name_follows_the_config_but_not_where_it_runs():
         (["--config", "missing.json"], "--config missing.json: no such file"),
         (["--weights", "imagenet"], "--weights imagenet needs a ResNet-50/101/152 backbone"),
         (["--weights", "nowhere.h5", "--depth", "50", "--width", "1"], "--weights nowhere.h5: no such file"),
+        (["--label-smoothing", "2"], "--label-smoothing: expected a fraction in [0, 1), got 2.0"),
+        (["--width", "nan"], "--width: expected a finite number, got nan"),
+        (["--learning-rate", "inf"], "--learning-rate: expected a finite number, got inf"),
+        (["--min-crop-scale", "1.5"], "--min-crop-scale: expected an area fraction in (0, 1], got 1.5"),
+        (["--dropout", "1"], "--dropout: expected a rate in [0, 1), got 1.0"),
+        (["--freeze-backbone-epochs", "3", "--epochs", "3"], "--freeze-backbone-epochs 3: must be below --epochs 3"),
+        (["--reduce-lr-on-plateau"], "--reduce-lr-on-plateau: needs --schedule constant --warmup-epochs 0"),
+        (["--model", "rrn", "--skip-units", ""], "--skip-units: an rrn needs at least one unit"),
     ],
 )
 def test_fit_usage_errors_exit_2_with_one_line(argv, message, tmp_path, monkeypatch, capsys):
@@ -95,3 +104,37 @@ def test_usage_error_exit_status_from_the_command_line(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         "python -m kerasrrn.fit: error: --image-size: expected an integer, got 'big'"
     )
+
+
+def test_every_choice_flag_reads_the_choices_of_the_code_that_implements_them():
+    from kerasrrn.layers import clip_crop, sru, temporal_skip
+    from kerasrrn.models import heads, mrrn, registry, resnet
+    from kerasrrn.training import compile, distribution, runtime, schedules
+    from pipelines import clips
+
+    owners = {
+        "source": config_lib.SOURCES, "train_crop": clip_crop.CROP_MODES,
+        "short_video": clips.SHORT_VIDEO_MODES, "model": registry.MODELS, "depth": resnet.DEPTHS,
+        "skip_kind": temporal_skip.KINDS, "stream": mrrn.STREAMS, "sru_variant": sru.VARIANTS,
+        "time_pooling": heads.TIME_POOLINGS, "optimizer": compile.OPTIMIZERS,
+        "schedule": schedules.DECAYS, "strategy": distribution.STRATEGIES,
+        "precision": runtime.PRECISIONS, "verbose": config_lib.VERBOSITIES,
+    }
+    with_choices = {name for name, (_, field) in config_lib.field_index().items() if field.metadata["choices"]}
+    assert with_choices == set(owners)
+    for name, owner in owners.items():
+        assert config_lib.field_index()[name][1].metadata["choices"] is owner, name
+    # The owners act on exactly these names.
+    assert set(registry.MODELS) == set(registry.BUILDERS) and set(resnet.DEPTHS) == set(resnet.STAGE_BLOCKS)
+    assert set(mrrn.STREAMS) == set(mrrn.STREAM_STAGES)
+
+
+def test_validate_checks_a_config_built_in_code_as_the_flags_do():
+    config = config_lib.Config()
+    config.train.label_smoothing = 1.0
+    with pytest.raises(config_lib.ConfigError, match=r"--label-smoothing: expected a fraction in \[0, 1\)"):
+        config.validate()
+    config = config_lib.Config()
+    config.model.model, config.model.skip_units = "resnet", []
+    config.validate()  # a resnet has no skips to check
+

@@ -17,7 +17,8 @@ import tensorflow as tf
 from kerasrrn import config as config_lib
 from kerasrrn import evaluate, export
 from kerasrrn.models import build_rrn
-from kerasrrn.models.mrrn import HeadSpec, build_fused_mrrn, build_mrrn
+from kerasrrn.models.heads import HeadSpec
+from kerasrrn.models.mrrn import build_fused_mrrn, build_mrrn
 from pipelines import clips, records
 from pipelines.dataset import video_views
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from kerasrrn import config as config_lib
+from kerasrrn.cli import flags
 from kerasrrn.fit import build_parser, main
 from tests.kerasrrn.tiny_run import tiny_run_argv
 
@@ -13,7 +14,7 @@ def test_run_directory_holds_every_artifact(tiny_run):
     run = tiny_run
     argv = tiny_run_argv(run.parent, run.name)
     config = config_lib.load(run / "config.json")
-    assert config == config_lib.parse_config(build_parser(), argv)[1]
+    assert config == flags.parse_config(build_parser(), argv)[1]
     for name in ("best.keras", "last.keras"):
         model = keras.saving.load_model(run / "checkpoints" / name)
         assert model.get_layer("conv4_block2_temporal_skip").delay == 1

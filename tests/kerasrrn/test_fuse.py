@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from kerasrrn import config as config_lib
-from kerasrrn import evaluation, fit, fuse, metrics
-from kerasrrn.data import load_run_data
+from kerasrrn import fit, fuse
+from kerasrrn.evaluation import metrics, views as evaluation
+from kerasrrn.runs.data import load_run_data
 from tests.kerasrrn.tiny_run import CLIP_LENGTH, IMAGE_SIZE, tiny_run_argv
 
 STREAMS = ("low", "mid", "high")

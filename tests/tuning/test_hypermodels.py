@@ -7,7 +7,7 @@ import keras_tuner
 import pytest
 
 from kerasrrn import config as config_lib
-from kerasrrn.data import load_run_data
+from kerasrrn.runs.data import load_run_data
 from kerasrrn.models.resnet import SkipSpec, check_skips, unit_names
 from tuning import hypermodels
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from kerasrrn import config as config_lib
+from kerasrrn.cli import flags
 from kerasrrn.models.resnet import SkipSpec, check_skips
 from tuning import fusion, search
 
@@ -29,10 +30,10 @@ PROCESS_TIMEOUT = 240
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     from kerasrrn import fit
-    from kerasrrn.data import load_run_data
+    from kerasrrn.runs.data import load_run_data
 
     path = tmp_path_factory.mktemp("tuning") / "data"
-    _, config = config_lib.parse_config(fit.build_parser(), ["--data-dir", str(path), *SYNTHETIC, *TINY])
+    _, config = flags.parse_config(fit.build_parser(), ["--data-dir", str(path), *SYNTHETIC, *TINY])
     load_run_data(config)
     return path
 

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerasrrn.losses import SparseSmoothedCrossentropy
+from kerasrrn.training.losses import SparseSmoothedCrossentropy
 from kerasrrn.models import HeadSpec, MRRNFusion, build_fused_mrrn, build_mrrn, build_mrrn_shared, resnet_stages
 
 pytestmark = pytest.mark.backend_agnostic

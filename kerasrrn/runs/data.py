@@ -1,7 +1,9 @@
-"""The data side of a run: make sure the dataset exists, then build its tf.data pipelines."""
+"""The dataset side of a run: the prepared dataset it reads and its tf.data pipelines."""
 
 import dataclasses
+import pathlib
 
+from kerasrrn.evaluation import views
 from pipelines import records
 from pipelines.dataset import ClipSpec, build_dataset, build_eval_dataset, resolve_split
 from pipelines.sources import synthetic
@@ -9,23 +11,50 @@ from pipelines.sources import synthetic
 
 @dataclasses.dataclass
 class RunData:
-    """The prepared dataset a run uses.
+    """A prepared dataset, read with one `ClipSpec`.
 
     Attributes:
         path: pathlib.Path, the dataset directory.
-        class_names: list of str.
+        info: dict, its `dataset.json`.
         spec: `pipelines.dataset.ClipSpec`.
-        train_split: str; val_split: str (resolved: `validation` falls back to `test`).
+        train_split, val_split: str or None, resolved (`validation` falls back to `test`);
+            None where the caller trains or validates on nothing (evaluation, prediction).
     """
 
-    path: object
-    class_names: list
+    path: pathlib.Path
+    info: dict
     spec: ClipSpec
-    train_split: str
-    val_split: str
+    train_split: str = None
+    val_split: str = None
+
+    @classmethod
+    def open(cls, path, spec, train_split=None, val_split=None):
+        """Reads `path/dataset.json` and resolves the splits that are given.
+
+        Raises:
+            FileNotFoundError or ValueError, one line naming the dataset or the split.
+        """
+        path = pathlib.Path(path)
+        info = records.read_dataset_info(path)
+        resolved = [resolve_split(path, split) if split else None for split in (train_split, val_split)]
+        return cls(path, info, spec, *resolved)
+
+    @property
+    def class_names(self):
+        return list(self.info["class_names"])
+
+    @property
+    def stored_frame_step(self):
+        """The frame step the dataset was prepared with (1 when not recorded)."""
+        return self.info.get("frame_step", 1)
+
+    @property
+    def stored_short_side(self):
+        """The shorter side frames were stored at (0: kept as decoded)."""
+        return self.info.get("short_side", 0)
 
     def videos(self, split):
-        return records.read_dataset_info(self.path)["splits"][split]["videos"]
+        return self.info["splits"][split]["videos"]
 
     def num_shards(self, split):
         return len(records.list_shards(self.path, split))
@@ -48,18 +77,14 @@ class RunData:
         return build_dataset(self.path, self.val_split, spec, batch_size, training=False)
 
     def predict_views(self, model, split, batch_size, verbose=1):
-        """`kerasrrn.evaluation.predict_views` over every test view of `split`, with a progress
-        bar of known length.
+        """`kerasrrn.evaluation.views.predict_views` over every test view of `split`, with a
+        progress bar of known length.
 
         Returns:
             (video ids `(V,)`, labels `(V,)`, probabilities `(V, C)`) per view.
         """
-        from kerasrrn import evaluation
-
         split = resolve_split(self.path, split)
-        return evaluation.predict_views(
-            model, self.eval_dataset(split, batch_size), verbose, self.num_views(split)
-        )
+        return views.predict_views(model, self.eval_dataset(split, batch_size), verbose, self.num_views(split))
 
     def eval_dataset(self, split, batch_size):
         """All test views with video ids, for video-level multi-clip evaluation."""
@@ -67,7 +92,8 @@ class RunData:
 
 
 def load_run_data(config):
-    """Generates the synthetic dataset on first use, then describes the dataset of `config`."""
+    """Generates the synthetic dataset on first use, then opens the dataset of `config` (a
+    `kerasrrn.config.Config`) with its train and validation splits."""
     path = config.data_path
     if config.data.source == "synthetic":
         d = config.data
@@ -75,11 +101,4 @@ def load_run_data(config):
             path, d.synthetic_num_classes, d.synthetic_videos_per_class, d.synthetic_frame_size,
             d.synthetic_frames, config.train.seed,
         )
-    info = records.read_dataset_info(path)
-    return RunData(
-        path=path,
-        class_names=list(info["class_names"]),
-        spec=ClipSpec.from_config(config.data),
-        train_split=resolve_split(path, config.data.train_split),
-        val_split=resolve_split(path, config.data.val_split),
-    )
+    return RunData.open(path, ClipSpec.from_config(config.data), config.data.train_split, config.data.val_split)

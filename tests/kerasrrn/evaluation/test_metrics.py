@@ -1,11 +1,12 @@
-"""Tests for kerasrrn.metrics against small cases computed by hand."""
+"""Tests for kerasrrn.evaluation.metrics against small cases computed by hand."""
 
 import json
 
 import numpy as np
 import pytest
 
-from kerasrrn import metrics
+from kerasrrn.evaluation import metrics
+from kerasrrn.training.compile import training_metrics
 
 # Three samples, four classes; ties rank by lower class index.
 #   sample 0: label 2; classes 1 and 2 tie at 0.5 -> ranking 1, 2, 0, 3: wrong at k=1, right at k=2
@@ -118,7 +119,7 @@ def test_aggregate_clip_scores_integer_ids_keep_first_appearance_order():
         (lambda: metrics.aggregate_clip_scores(["a"], np.ones((2, 3))),
          "video_ids.shape=(1,), clip_scores.shape=(2, 3)"),
         (lambda: metrics.classification_report([0], np.ones((1, 2)), ["a"]), "Received: 1 names"),
-        (lambda: metrics.training_metrics(0), "num_classes=0"),
+        (lambda: training_metrics(0), "num_classes=0"),
     ],
 )
 def test_errors_name_what_was_received(call, message):
@@ -129,10 +130,10 @@ def test_errors_name_what_was_received(call, message):
 
 def test_training_metrics_names_and_k():
     # Three classes: "top5" can only be top-3.
-    top1, top5 = metrics.training_metrics(num_classes=3)
+    top1, top5 = training_metrics(num_classes=3)
     assert (top1.name, top5.name) == ("top1", "top5")
     assert top5.get_config()["k"] == 3
-    assert metrics.training_metrics(num_classes=101)[1].get_config()["k"] == 5
+    assert training_metrics(num_classes=101)[1].get_config()["k"] == 5
 
 
 def test_training_metrics_name_the_history_columns():
@@ -140,7 +141,7 @@ def test_training_metrics_name_the_history_columns():
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(6, activation="softmax")])
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy",
-                  metrics=metrics.training_metrics(num_classes=6))
+                  metrics=training_metrics(num_classes=6))
     features, labels = np.ones((4, 4), "float32"), np.arange(4)
     history = model.fit(features, labels, validation_data=(features, labels), epochs=1,
                         verbose=0)

@@ -2,6 +2,8 @@
 
 import keras
 
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+
 
 def accelerator_kind():
     """`"tpu"`, `"gpu"` (CUDA) or `"cpu"`: what the TensorFlow runtime sees."""

@@ -1,34 +1,97 @@
-"""What `evaluate` and `predict` share: loading a trained model (a run or a SavedModel).
+"""Loading what training wrote: a run directory, or a SavedModel exported from one.
 
-A model is either
-
-- a run directory (`config.json` + `checkpoints/best.keras`, falling back to `last.keras`): the
-  clip settings come from its config, the class names from its dataset's `dataset.json`; or
-- a SavedModel directory (`kerasrrn.export`): signature `serving_default` maps uint8 `frames`
-  `(B, T, H, W, 3)` to float32 `probabilities` `(B, C)`; class names in `assets/labels.txt`;
-  clip length and image size from the signature's static shape or the flags.
-
-Either way it comes back as a `LoadedModel` whose `model.predict_on_batch` maps float32 views
-`(B, T, S, S, 3)` (pixel values in [0, 255]) to probabilities `(B, C)`, as
-`kerasrrn.evaluation.predict_views` expects.
+- `TrainedRun.open(path)`: a run directory (`config.json` + `checkpoints/best.keras`, falling
+  back to `last.keras`), its config and its dataset. `fuse`, the fusion search and `load_model`
+  all read runs through it.
+- `load_model(path)`: a run directory or a SavedModel directory (`kerasrrn.export`: signature
+  `serving_default` maps uint8 `frames` `(B, T, H, W, 3)` to float32 `probabilities` `(B, C)`;
+  class names in `assets/labels.txt`; clip length and image size from the signature's static
+  shape or the flags), as a `LoadedModel` whose `model.predict_on_batch` maps float32 views
+  `(B, T, S, S, 3)` (pixel values in [0, 255]) to probabilities `(B, C)`, as
+  `kerasrrn.evaluation.views.predict_views` expects. `evaluate`, `predict` and `export` use it.
 """
 
-import argparse
 import dataclasses
 import pathlib
 
+import keras
+import tensorflow as tf
+
 from kerasrrn import config as config_lib
-from pipelines import records
+from kerasrrn.runs.data import RunData
+from kerasrrn.runs.layout import CHECKPOINTS, RunLayout
 from pipelines.dataset import ClipSpec
 
-CHECKPOINTS = ("best.keras", "last.keras")
 SIGNATURE = "serving_default"
 INPUT_NAME = "frames"
 OUTPUT_NAME = "probabilities"
+LABELS_ASSET = pathlib.Path("assets") / "labels.txt"
+# Views per batch for a SavedModel, which has no training batch size.
+SAVED_MODEL_BATCH_SIZE = 16
 
 
 class InferenceError(ValueError):
     """A model or dataset that cannot be used; `str()` is one line naming the path or flag."""
+
+
+@dataclasses.dataclass
+class TrainedRun:
+    """A run directory written by `python -m kerasrrn.fit` (or `kerasrrn.fuse`).
+
+    Attributes:
+        layout: `RunLayout`, its paths.
+        config: `kerasrrn.config.Config`, its resolved config.
+    """
+
+    layout: RunLayout
+    config: config_lib.Config
+
+    @classmethod
+    def open(cls, path):
+        """Reads the run's `config.json`.
+
+        Raises:
+            InferenceError naming the directory when it holds no run; ConfigError for a bad
+            config.
+        """
+        layout = RunLayout(path)
+        if not layout.is_run():
+            raise InferenceError(
+                f"{layout.path}: no config.json (expected a run directory of `python -m kerasrrn.fit`)"
+            )
+        return cls(layout, config_lib.load(layout.config))
+
+    @property
+    def path(self):
+        return self.layout.path
+
+    def checkpoint(self):
+        """`checkpoints/best.keras`, else `last.keras`.
+
+        Raises:
+            InferenceError when the run has neither.
+        """
+        checkpoint = self.layout.checkpoint()
+        if checkpoint is None:
+            raise InferenceError(
+                f"{self.path}: no checkpoint (expected checkpoints/{' or checkpoints/'.join(CHECKPOINTS)})"
+            )
+        return checkpoint
+
+    def load_model(self, compile=True):
+        return keras.saving.load_model(self.checkpoint(), compile=compile)
+
+    def data(self, data_path=None, **spec_overrides):
+        """The run's dataset (or `data_path`), read with the run's clip settings and
+        `spec_overrides` (`ClipSpec` fields; None values keep the run's)."""
+        overrides = {name: value for name, value in spec_overrides.items() if value is not None}
+        spec = dataclasses.replace(ClipSpec.from_config(self.config.data), **overrides)
+        return RunData.open(data_path or self.config.data_path, spec)
+
+    def validation_data(self):
+        """The run's dataset with its validation split resolved, as `fit` evaluated it."""
+        config = self.config
+        return RunData.open(config.data_path, ClipSpec.from_config(config.data), val_split=config.data.val_split)
 
 
 @dataclasses.dataclass
@@ -39,10 +102,8 @@ class LoadedModel:
         model: has `predict_on_batch(views)`: float32 `(B, T, S, S, 3)` -> `(B, C)`.
         class_names: list of `C` str.
         spec: `pipelines.dataset.ClipSpec`, how test views are taken.
-        data_path: pathlib.Path or None, the dataset (the run's own unless overridden).
-        stored_frame_step: int, the frame step the dataset was prepared with (1 without one):
-            `predict` decodes videos with it so that `spec.frame_step` counts the same frames.
-        stored_short_side: int, the dataset's stored shorter side (0: kept as decoded).
+        data: `RunData` or None, the dataset (the run's own unless overridden; a SavedModel
+            has one only when given).
         batch_size: int, views per batch: the run's training batch size, 16 for a SavedModel.
         description: str, e.g. `run /runs/t (checkpoints/best.keras)`.
         default_out: pathlib.Path, where `evaluate` writes by default.
@@ -51,12 +112,21 @@ class LoadedModel:
     model: object
     class_names: list
     spec: ClipSpec
-    data_path: object
-    stored_frame_step: int
-    stored_short_side: int
+    data: RunData
     batch_size: int
     description: str
     default_out: pathlib.Path
+
+    @property
+    def stored_frame_step(self):
+        """The frame step of the dataset (1 without one): `predict` decodes videos with it so
+        that `spec.frame_step` counts the same frames as in training."""
+        return self.data.stored_frame_step if self.data else 1
+
+    @property
+    def stored_short_side(self):
+        """The dataset's stored shorter side (0: kept as decoded, also without a dataset)."""
+        return self.data.stored_short_side if self.data else 0
 
 
 class ServingModel:
@@ -69,41 +139,8 @@ class ServingModel:
         self.signature = signature
 
     def predict_on_batch(self, views):
-        import tensorflow as tf
-
         frames = tf.cast(tf.clip_by_value(tf.round(views), 0.0, 255.0), tf.uint8)
         return self.signature(**{INPUT_NAME: frames})[OUTPUT_NAME].numpy()
-
-
-def positive_int(text):
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
-
-
-def add_view_flags(parser):
-    """The clip flags `evaluate` and `predict` share; None (not given) keeps the model's."""
-    group = parser.add_argument_group(
-        "views (default: the run's config.json; for a SavedModel its signature's shape and "
-        "`python -m kerasrrn.fit`'s defaults)"
-    )
-    group.add_argument("--num-test-clips", type=positive_int, metavar="N",
-                       help="evenly spaced clips per video")
-    group.add_argument("--frame-step", type=positive_int, metavar="K",
-                       help="take every K-th stored frame within a clip")
-    group.add_argument("--clip-length", type=positive_int, metavar="T", help="frames per clip")
-    group.add_argument("--image-size", type=positive_int, metavar="S", help="crop size, pixels")
-
-
-def view_overrides(args):
-    """The `ClipSpec` overrides given on the command line, for `load_model` (None: not given)."""
-    names = ("num_test_clips", "frame_step", "clip_length", "image_size", "three_crop")
-    return {name: getattr(args, name, None) for name in names}
 
 
 def load_model(path, data_path=None, **spec_overrides):
@@ -124,8 +161,8 @@ def load_model(path, data_path=None, **spec_overrides):
     """
     path = pathlib.Path(path)
     overrides = {name: value for name, value in spec_overrides.items() if value is not None}
-    if (path / "config.json").is_file():
-        return _load_run(path, data_path, overrides)
+    if RunLayout(path).is_run():
+        return _load_run(TrainedRun.open(path), data_path, overrides)
     if (path / "saved_model.pb").is_file():
         return _load_saved_model(path, data_path, overrides)
     raise InferenceError(
@@ -133,47 +170,30 @@ def load_model(path, data_path=None, **spec_overrides):
     )
 
 
-def _load_run(run_path, data_path, overrides):
-    import keras
-
-    config = config_lib.load(run_path / "config.json")
-    checkpoint = next(
-        (run_path / "checkpoints" / name for name in CHECKPOINTS
-         if (run_path / "checkpoints" / name).is_file()),
-        None,
-    )
-    if checkpoint is None:
-        raise InferenceError(
-            f"{run_path}: no checkpoint (expected checkpoints/{' or checkpoints/'.join(CHECKPOINTS)})"
-        )
-    data_path = pathlib.Path(data_path) if data_path else config.data_path
-    info = records.read_dataset_info(data_path)
-    spec = dataclasses.replace(ClipSpec.from_config(config.data), **overrides)
+def _load_run(run, data_path, overrides):
+    checkpoint = run.checkpoint()
+    data = run.data(data_path, **overrides)
     model = keras.saving.load_model(checkpoint)
-    _check_views_fit(model.input_shape[1:4], spec, checkpoint)
+    _check_views_fit(model.input_shape[1:4], data.spec, checkpoint)
     num_outputs = model.output_shape[-1]
-    if num_outputs != len(info["class_names"]):
+    if num_outputs != len(data.class_names):
         raise InferenceError(
-            f"{data_path}: has {len(info['class_names'])} classes, the model {checkpoint} "
+            f"{data.path}: has {len(data.class_names)} classes, the model {checkpoint} "
             f"outputs {num_outputs}"
         )
     return LoadedModel(
         model=model,
-        class_names=list(info["class_names"]),
-        spec=spec,
-        data_path=data_path,
-        stored_frame_step=info.get("frame_step", 1),
-        stored_short_side=info.get("short_side", 0),
-        batch_size=config.train.batch_size,
-        description=f"run {run_path} ({checkpoint.relative_to(run_path)})",
-        default_out=run_path / "eval",
+        class_names=data.class_names,
+        spec=data.spec,
+        data=data,
+        batch_size=run.config.train.batch_size,
+        description=f"run {run.path} ({checkpoint.relative_to(run.path)})",
+        default_out=run.layout.eval,
     )
 
 
 def _load_saved_model(saved_model_path, data_path, overrides):
-    import tensorflow as tf
-
-    labels_path = saved_model_path / "assets" / "labels.txt"
+    labels_path = saved_model_path / LABELS_ASSET
     if not labels_path.is_file():
         raise InferenceError(f"{labels_path}: not found (a SavedModel needs its class names there)")
     class_names = [line.strip() for line in labels_path.read_text().splitlines() if line.strip()]
@@ -200,25 +220,20 @@ def _load_saved_model(saved_model_path, data_path, overrides):
             overrides[flag] = value
     spec = dataclasses.replace(ClipSpec.from_config(config_lib.DataConfig()), **overrides)
     _check_views_fit(input_shape[1:4], spec, saved_model_path)
-    stored_frame_step, stored_short_side = 1, 0
-    if data_path:
-        info = records.read_dataset_info(data_path)
-        if list(info["class_names"]) != class_names:
-            raise InferenceError(
-                f"{data_path}: its {len(info['class_names'])} classes differ from the "
-                f"{len(class_names)} in {labels_path}"
-            )
-        stored_frame_step, stored_short_side = info.get("frame_step", 1), info.get("short_side", 0)
+    data = RunData.open(data_path, spec) if data_path else None
+    if data and data.class_names != class_names:
+        raise InferenceError(
+            f"{data_path}: its {len(data.class_names)} classes differ from the "
+            f"{len(class_names)} in {labels_path}"
+        )
     version = saved_model_path.resolve()
     name = f"{version.parent.name}-{version.name}" if version.name.isdigit() else version.name
     return LoadedModel(
         model=ServingModel(signature),
         class_names=class_names,
         spec=spec,
-        data_path=pathlib.Path(data_path) if data_path else None,
-        stored_frame_step=stored_frame_step,
-        stored_short_side=stored_short_side,
-        batch_size=16,
+        data=data,
+        batch_size=SAVED_MODEL_BATCH_SIZE,
         description=f"SavedModel {saved_model_path}",
         default_out=pathlib.Path(f"eval-{name}"),
     )

@@ -1,4 +1,4 @@
-"""Distribution for `kerasrrn.fit`: the `--strategy` choice, global batch size, per-worker input
+"""Distribution for `python -m kerasrrn.fit`: the `--strategy` choice, global batch size, per-worker input
 sharding, and a training loop for multi-worker runs.
 
 `--strategy auto` picks `TPUStrategy` on a TPU, `MultiWorkerMirroredStrategy` (MWMS) when
@@ -27,7 +27,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from kerasrrn import metrics
+from kerasrrn.training.compile import training_metrics
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 TF_CONFIG_EXAMPLE = (
@@ -265,7 +265,7 @@ class _Trackers:
 
     def __init__(self, model):
         self.model = model
-        self.metrics = [keras.metrics.Mean(name="loss"), *metrics.training_metrics(model.output_shape[-1])]
+        self.metrics = [keras.metrics.Mean(name="loss"), *training_metrics(model.output_shape[-1])]
 
     def reset(self):
         for metric in self.metrics:
@@ -288,7 +288,7 @@ def fit_distributed(model, train_dataset, val_dataset=None, *, epochs, steps_per
     `model.fit` fails on TF 2.21 / Keras 3.15).
 
     The model must have been built and compiled under `strategy.scope()`; call this outside it.
-    It uses `model.loss` and `model.optimizer` and fresh `kerasrrn.metrics.training_metrics`
+    It uses `model.loss` and `model.optimizer` and fresh `kerasrrn.training.compile.training_metrics`
     objects that see the predictions of all replicas, so every worker logs the same global
     values and takes the same callback decisions (best checkpoint, NaN stop).
 

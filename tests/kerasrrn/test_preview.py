@@ -6,7 +6,8 @@ import tensorflow as tf
 from PIL import Image
 
 from kerasrrn.models import Augmentation
-from pipelines import dataset, preview, records
+from kerasrrn import preview
+from pipelines import dataset, records
 from pipelines.dataset import ClipSpec
 from pipelines.sources.synthetic import write_synthetic_dataset
 

@@ -1,8 +1,9 @@
 """Video-level evaluation: predict every test view, average the views of each video."""
 
+import keras
 import numpy as np
 
-from kerasrrn import metrics
+from kerasrrn.evaluation import metrics
 
 
 def predict_views(model, dataset, verbose=1, num_views=None):
@@ -18,8 +19,6 @@ def predict_views(model, dataset, verbose=1, num_views=None):
     Returns:
         (video ids `(V,)`, labels `(V,)`, probabilities `(V, C)`) per view.
     """
-    import keras
-
     ids, labels, scores = [], [], []
     progress = keras.utils.Progbar(num_views, unit_name="view") if verbose else None
     for views, view_labels, view_ids in dataset:

@@ -1,4 +1,4 @@
-"""Tests of `kerasrrn.distribute`: the strategy choice, batch sizes, sharding, and training with
+"""Tests of `kerasrrn.training.distribution`: the strategy choice, batch sizes, sharding, and training with
 two MultiWorkerMirroredStrategy workers on 127.0.0.1 (CPU only) against Keras' own `model.fit`
 under MirroredStrategy with two replicas (see `distributed_worker.py`)."""
 
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasrrn import distribute
+from kerasrrn.training import distribution as distribute
 from tests.kerasrrn import distributed_worker
 
 REPO = pathlib.Path(__file__).resolve().parents[2]

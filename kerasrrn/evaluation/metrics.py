@@ -128,7 +128,7 @@ def confusion_matrix(labels, predictions, num_classes):
     return counts.reshape(num_classes, num_classes).astype(np.int64)
 
 
-def _as_confusion(confusion):
+def as_confusion(confusion):
     """Returns `confusion` as an array, or raises `ValueError` unless it is square `(C, C)`."""
     confusion = np.asarray(confusion)
     if confusion.ndim != 2 or confusion.shape[0] != confusion.shape[1]:
@@ -148,7 +148,7 @@ def per_class_accuracy(confusion):
         float64 array `(C,)`. A class with no samples (an all-zero row) has no accuracy: its
         entry is NaN, so that it can be told apart from a class that is always wrong (0.0).
     """
-    confusion = _as_confusion(confusion)
+    confusion = as_confusion(confusion)
     support = confusion.sum(axis=1)
     correct = np.diag(confusion).astype(np.float64)
     accuracy = np.full(confusion.shape[0], np.nan)
@@ -249,27 +249,3 @@ def classification_report(labels, scores, class_names):
         "per_class": per_class,
         "confusion_matrix": confusion.tolist(),
     }
-
-
-def training_metrics(num_classes):
-    """Keras metrics for `model.compile`, logged as `top1`, `top5`, `val_top1`, `val_top5`.
-
-    Args:
-        num_classes: int `C >= 1`; `top5` is top-min(5, C) accuracy.
-
-    Returns:
-        `[SparseCategoricalAccuracy(name="top1"), SparseTopKCategoricalAccuracy(name="top5")]`.
-
-    Keras' top-k counts every class tied with the k-th score as predicted, so on tied scores
-    (e.g. the uniform output of an untrained head) the logged `top5` can exceed the `top5` of
-    `classification_report`, which keeps exactly k classes. `top1` follows arg-max in both.
-    """
-    if num_classes < 1:
-        raise ValueError(f"`num_classes` must be >= 1. Received: num_classes={num_classes}")
-    # Imported here so that evaluating saved scores does not load a Keras backend.
-    import keras
-
-    return [
-        keras.metrics.SparseCategoricalAccuracy(name="top1"),
-        keras.metrics.SparseTopKCategoricalAccuracy(k=min(5, num_classes), name="top5"),
-    ]

@@ -3,11 +3,13 @@ import numpy as np
 import pytest
 
 from kerasrrn import config as config_lib
-from kerasrrn import training
-from kerasrrn.losses import SparseSmoothedCrossentropy
+from kerasrrn.training.compile import compile_model
+from kerasrrn.training.history import best_val_top1, truncate_history
+from kerasrrn.training.phases import set_backbone_trainable
+from kerasrrn.training.losses import SparseSmoothedCrossentropy
 from kerasrrn.models import build_rrn
 from kerasrrn.models.resnet import is_backbone_layer
-from kerasrrn.schedules import WarmupDecay
+from kerasrrn.training.schedules import WarmupDecay
 
 
 def test_warmup_then_cosine_step_and_constant():
@@ -35,7 +37,7 @@ def test_label_smoothing_matches_keras_categorical_crossentropy():
 def test_freezing_the_backbone_keeps_one_optimizer_and_trains_only_the_head():
     model = build_rrn(3, 2, 32, 18, 0.125, ("conv4_block2",), skip_kind="channel")
     train_config = config_lib.TrainConfig(clipnorm=1.0, label_smoothing=0.1, epochs=2)
-    training.compile_model(model, train_config, steps_per_epoch=1, num_classes=3)
+    compile_model(model, train_config, steps_per_epoch=1, num_classes=3)
     optimizer = model.optimizer
     # Pixels close to the ImageNet mean: an untrained frozen backbone (batch norm in inference
     # mode) then does not saturate the softmax, so the head gets gradients.
@@ -43,15 +45,15 @@ def test_freezing_the_backbone_keeps_one_optimizer_and_trains_only_the_head():
     labels = np.array([0, 2])
     snapshot = lambda name: [np.array(w) for w in model.get_layer(name).get_weights()]
 
-    training.set_backbone_trainable(model, False, is_backbone_layer)
-    training.compile_model(model, train_config, 1, 3, optimizer)
+    set_backbone_trainable(model, False, is_backbone_layer)
+    compile_model(model, train_config, 1, 3, optimizer)
     conv, head = snapshot("conv4_block2_1_conv"), snapshot("predictions")
     model.train_on_batch(clips, labels)
     assert all(np.array_equal(a, b) for a, b in zip(conv, snapshot("conv4_block2_1_conv")))
     assert not np.allclose(head[0], snapshot("predictions")[0])
 
-    training.set_backbone_trainable(model, True, is_backbone_layer)
-    training.compile_model(model, train_config, 1, 3, optimizer)
+    set_backbone_trainable(model, True, is_backbone_layer)
+    compile_model(model, train_config, 1, 3, optimizer)
     model.train_on_batch(clips, labels)
     assert not np.allclose(conv[0], snapshot("conv4_block2_1_conv")[0])
     assert int(model.optimizer.iterations) == 2 and model.optimizer is optimizer
@@ -60,7 +62,7 @@ def test_freezing_the_backbone_keeps_one_optimizer_and_trains_only_the_head():
 def test_history_of_a_resumed_run_keeps_completed_epochs_and_their_best(tmp_path):
     path = tmp_path / "history.csv"
     path.write_text("epoch,loss,val_top1\n0,2.0,0.25\n1,1.5,0.5\n2,1.2,0.75\n")
-    assert training.best_val_top1(path, completed_epochs=2) == 0.5
-    training.truncate_history(path, completed_epochs=2)
+    assert best_val_top1(path, completed_epochs=2) == 0.5
+    truncate_history(path, completed_epochs=2)
     assert path.read_text().splitlines() == ["epoch,loss,val_top1", "0,2.0,0.25", "1,1.5,0.5"]
-    assert training.best_val_top1(tmp_path / "missing.csv", 0) is None
+    assert best_val_top1(tmp_path / "missing.csv", 0) is None

@@ -1,30 +1,36 @@
-"""`python -m pipelines.preview`: a PNG grid of the clips a model is fed, to check the data.
+"""`python -m kerasrrn.preview`: a PNG grid of the clips a model is fed, to check the data.
 
-    python -m pipelines.preview DATA --split train [--clips 4] [--out preview.png] [clip flags]
+    python -m kerasrrn.preview DATA --split train [--clips 4] [--out preview.png] [clip flags]
 
 Rows are clips, columns are their frames; each row is labelled with the video's class name
 (from `dataset.json`) and media id. `--split train` draws random training clips through
 `pipelines.dataset.train_clip`, the function `build_dataset` maps, then crops, flips and
-jitters them with the layers the models apply in training (`kerasrrn.models.rrn.
+jitters them with the layers the models apply in training (`kerasrrn.models.inputs.
 augmentation_layers`: `--train-crop`, `--min-crop-scale`, `--flip`, `--brightness`,
 `--contrast`, as fit's flags), so the picture is the augmentation itself, not a
 re-implementation. Other splits draw the evaluation views of `pipelines.dataset.eval_views`
 (every clip x crop of the first videos, in file order). The clip flags are the fields of
-`pipelines.dataset.ClipSpec`, with its defaults.
+`pipelines.dataset.ClipSpec`, with its defaults; the augmentation flags are fit's, with fit's
+defaults. Both are defined by their config fields (`kerasrrn.cli.flags`).
 """
 
-import argparse
 import collections
 import dataclasses
 import sys
 
 import numpy as np
+import tensorflow as tf
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-from pipelines import records
-from pipelines.clips import SHORT_VIDEO_MODES
+from kerasrrn import config as config_lib
+from kerasrrn.cli import flags
+from kerasrrn.models.inputs import Augmentation, augmentation_layers
+from pipelines import dataset, records
+from pipelines.cli import OneLineArgumentParser, positive_int
+from pipelines.dataset import ClipSpec
 
-# ClipSpec fields whose value is one of a fixed set; the rest take any value of their type.
-FIELD_CHOICES = {"short_video": SHORT_VIDEO_MODES}
+AUGMENTATION_FIELDS = ("train_crop", "flip", "min_crop_scale", "brightness", "contrast")
 # Inches per frame cell: frames smaller than this are upscaled, larger ones kept at full size.
 CELL_INCHES = 1.0
 DPI = 100
@@ -52,10 +58,6 @@ def draw_clips(data_dir, split, spec, num_clips, seed=None, augmentation=None):
     Raises:
         FileNotFoundError / ValueError with a one-line message for a missing dataset or split.
     """
-    import tensorflow as tf
-
-    from pipelines import dataset
-
     class_names = records.read_dataset_info(data_dir)["class_names"]
     split = dataset.resolve_split(data_dir, split)
     if seed is not None:
@@ -88,8 +90,6 @@ def augment(clips, image_size, augmentation, seed=None):
     Returns:
         list of float32 arrays `(T, S, S, 3)` (`(T, H, W, 3)` when `augmentation` does not crop).
     """
-    from kerasrrn.models.rrn import augmentation_layers
-
     layers = augmentation_layers(image_size, augmentation, seed)
     augmented = []
     for clip in clips:
@@ -121,17 +121,11 @@ def save_grid(clips, labels, media_ids, path):
         labels, media_ids: lists of N strings, the row titles.
         path: str, the PNG to write.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     num_clips, clip_length, size = clips.shape[:3]
     cell = max(CELL_INCHES, size / DPI)
-    figure, axes = plt.subplots(
-        num_clips, clip_length, figsize=(cell * clip_length, (cell + 0.3) * num_clips),
-        squeeze=False, dpi=DPI,
-    )
+    figure = Figure(figsize=(cell * clip_length, (cell + 0.3) * num_clips), dpi=DPI)
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(num_clips, clip_length, squeeze=False)
     for row, (clip, title) in enumerate(zip(clips, row_titles(labels, media_ids))):
         for column, frame in enumerate(clip):
             axes[row, column].imshow(np.clip(frame, 0, 255).astype(np.uint8), interpolation="nearest")
@@ -140,92 +134,34 @@ def save_grid(clips, labels, media_ids, path):
     figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.3 / ((cell + 0.3) * num_clips),
                            wspace=0.03, hspace=0.3)
     figure.savefig(path, dpi=DPI)
-    plt.close(figure)
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """Reports a usage error as one line naming the flag, exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _at_least(kind):
-    """An argparse type: an int >= 1 or a float >= 0, with a message saying what was expected."""
-    low, expected = (1, "an integer >= 1") if kind is int else (0, "a number >= 0")
-
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or value < low:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-        return value
-
-    return parse
-
-
-def add_clip_flags(parser):
-    """One flag per `ClipSpec` field (`--clip-length`, `--three-crop/--no-three-crop`, ...), its
-    default."""
-    from pipelines.dataset import ClipSpec
-
-    group = parser.add_argument_group("clips (the fields of pipelines.dataset.ClipSpec)")
-    for field in dataclasses.fields(ClipSpec):
-        flag = "--" + field.name.replace("_", "-")
-        if field.type is bool:
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default,
-                               help="(default: %(default)s)")
-        elif field.name in FIELD_CHOICES:
-            group.add_argument(flag, choices=FIELD_CHOICES[field.name], default=field.default,
-                               help="(default: %(default)s)")
-        else:
-            kind = _at_least(field.type) if field.type in (int, float) else field.type
-            group.add_argument(flag, type=kind, default=field.default,
-                               help="(default: %(default)s)")
-
-
-def add_augmentation_flags(parser):
-    """fit's flags of the augmentation the models apply in training, with fit's defaults."""
-    from kerasrrn.config import DataConfig
-    from kerasrrn.layers.clip_crop import CROP_MODES
-
-    defaults = DataConfig()
-    group = parser.add_argument_group("training augmentation (done by the model, as fit's flags)")
-    group.add_argument("--train-crop", choices=CROP_MODES, default=defaults.train_crop,
-                       help="(default: %(default)s)")
-    group.add_argument("--flip", action=argparse.BooleanOptionalAction, default=defaults.flip,
-                       help="(default: %(default)s)")
-    for name in ("min_crop_scale", "brightness", "contrast"):
-        group.add_argument(f"--{name.replace('_', '-')}", type=_at_least(float), default=getattr(defaults, name),
-                           help="(default: %(default)s)")
 
 
 def build_parser():
-    parser = OneLineParser(prog="python -m pipelines.preview", description=__doc__.split("\n\n")[0])
+    parser = OneLineArgumentParser(prog="python -m kerasrrn.preview", description=__doc__.split("\n\n")[0])
     parser.add_argument("data_dir", metavar="DATA", help="a prepared dataset directory")
     parser.add_argument("--split", default="train", help="train (augmented clips) or an evaluation split")
-    parser.add_argument("--clips", type=_at_least(int), default=4,
+    parser.add_argument("--clips", type=positive_int, default=4,
                         help="rows: clips (training) or views (evaluation) to draw (default: 4)")
     parser.add_argument("--out", default="preview.png", help="the PNG to write (default: preview.png)")
     parser.add_argument("--seed", type=int, default=None, help="draw the same training clips again")
-    add_augmentation_flags(parser)
-    add_clip_flags(parser)
+    fit_defaults = config_lib.DataConfig()
+    flags.add_field_flags(
+        parser.add_argument_group("training augmentation (done by the model, as fit's flags)"),
+        AUGMENTATION_FIELDS, defaults={name: getattr(fit_defaults, name) for name in AUGMENTATION_FIELDS},
+    )
+    clip_fields = [field.name for field in dataclasses.fields(ClipSpec)]
+    flags.add_field_flags(
+        parser.add_argument_group("clips (the fields of pipelines.dataset.ClipSpec)"), clip_fields,
+        defaults={name: getattr(ClipSpec(), name) for name in clip_fields},
+    )
     return parser
 
 
 def main(argv=None):
-    from pipelines.dataset import ClipSpec
-
     parser = build_parser()
     args = parser.parse_args(argv)
     spec = ClipSpec(**{field.name: getattr(args, field.name) for field in dataclasses.fields(ClipSpec)})
-    if not 0 < args.min_crop_scale <= 1:
-        parser.error(f"argument --min-crop-scale: expected an area fraction in (0, 1], got {args.min_crop_scale!r}")
     try:
-        from kerasrrn.models.rrn import Augmentation
-
         augmentation = Augmentation(args.train_crop, args.min_crop_scale, args.flip, args.brightness, args.contrast)
         clips, labels, media_ids = draw_clips(args.data_dir, args.split, spec, args.clips, args.seed, augmentation)
     except (FileNotFoundError, ValueError) as error:

@@ -1,4 +1,4 @@
-"""Tests for kerasrrn.reports: files are written, are PNGs, and scale with the class count."""
+"""Tests for kerasrrn.evaluation.reports: files are written, are PNGs, and scale with the class count."""
 
 import json
 import struct
@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from kerasrrn import metrics, reports
+from kerasrrn.evaluation import metrics, reports
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -13,21 +13,23 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from kerasrrn.metrics import _as_confusion
+from kerasrrn.evaluation.metrics import as_confusion
 
 # Above this many classes the confusion matrix has no per-cell numbers: they would not fit.
 MAX_CLASSES_WITH_CELL_TEXT = 30
 _DPI = 120
+# The report of a run (or of an evaluation) in its folder.
+METRICS_FILE = "metrics.json"
 
 
-def _new_figure(width, height):
+def new_figure(width, height):
     """Returns a `Figure` of `width` x `height` inches on an Agg canvas."""
     figure = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
 
 
-def _save(figure, out_png):
+def save_figure(figure, out_png):
     """Writes `figure` as a PNG to `out_png`, creating its folder; returns the path."""
     out_png = pathlib.Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
@@ -108,7 +110,7 @@ def plot_training_curves(history_csv_path, out_png):
         `pathlib.Path` of the written PNG.
     """
     history = read_history_csv(history_csv_path)
-    figure = _new_figure(11, 4)
+    figure = new_figure(11, 4)
     loss_axes, accuracy_axes = figure.subplots(1, 2)
     drew_loss = _plot_train_val(loss_axes, history, "loss", "loss")
     drew_accuracy = _plot_train_val(accuracy_axes, history, "top1", "top-1 accuracy")
@@ -118,7 +120,7 @@ def plot_training_curves(history_csv_path, out_png):
             f"Received columns: {sorted(history)}"
         )
     accuracy_axes.set_ylim(0, 1)
-    return _save(figure, out_png)
+    return save_figure(figure, out_png)
 
 
 def _row_normalize(confusion):
@@ -152,7 +154,7 @@ def plot_confusion_matrix(confusion, class_names, out_png, normalize=True):
     Returns:
         `pathlib.Path` of the written PNG.
     """
-    confusion = _as_confusion(confusion)
+    confusion = as_confusion(confusion)
     num_classes = confusion.shape[0]
     class_names = _check_class_names(class_names, num_classes)
     values = _row_normalize(confusion) if normalize else confusion.astype(np.float64)
@@ -160,7 +162,7 @@ def plot_confusion_matrix(confusion, class_names, out_png, normalize=True):
     vmax = 1.0 if normalize else max(values.max(), 1.0)
 
     side = max(6.0, 3.0 + 0.17 * num_classes)
-    figure = _new_figure(side + 1.5, side)
+    figure = new_figure(side + 1.5, side)
     axes = figure.subplots()
     image = axes.imshow(values, cmap="Blues", vmin=0, vmax=vmax)
     figure.colorbar(image, ax=axes, shrink=0.8,
@@ -174,7 +176,7 @@ def plot_confusion_matrix(confusion, class_names, out_png, normalize=True):
     axes.set_title("confusion matrix" + (" (row-normalised)" if normalize else ""))
     if num_classes <= MAX_CLASSES_WITH_CELL_TEXT:
         _annotate_cells(axes, values, normalize, vmax)
-    return _save(figure, out_png)
+    return save_figure(figure, out_png)
 
 
 def plot_per_class_accuracy(per_class_accuracy, class_names, out_png):
@@ -205,7 +207,7 @@ def plot_per_class_accuracy(per_class_accuracy, class_names, out_png):
     # barh draws the first bar at the bottom, so ascending order puts the best class on top.
     shown = shown[np.argsort(accuracy[shown], kind="stable")]
 
-    figure = _new_figure(8, max(3.0, 1.5 + 0.16 * shown.size))
+    figure = new_figure(8, max(3.0, 1.5 + 0.16 * shown.size))
     axes = figure.subplots()
     positions = np.arange(shown.size)
     axes.barh(positions, accuracy[shown], color="tab:blue")
@@ -222,14 +224,14 @@ def plot_per_class_accuracy(per_class_accuracy, class_names, out_png):
     missing = accuracy.shape[0] - shown.size
     axes.set_title("per-class accuracy"
                    + (f" ({missing} classes without samples not shown)" if missing else ""))
-    return _save(figure, out_png)
+    return save_figure(figure, out_png)
 
 
 def write_report(report_dict, out_dir, prefix=""):
     """Writes a `classification_report` dict as JSON and its confusion and per-class plots.
 
     Args:
-        report_dict: dict returned by `kerasrrn.metrics.classification_report`.
+        report_dict: dict returned by `kerasrrn.evaluation.metrics.classification_report`.
         out_dir: folder to write into, created if missing.
         prefix: str, default "". Put before each file name, e.g. "test_".
 
@@ -244,7 +246,7 @@ def write_report(report_dict, out_dir, prefix=""):
         math.nan if entry["accuracy"] is None else entry["accuracy"]
         for entry in report_dict["per_class"].values()
     ]
-    metrics_path = out_dir / f"{prefix}metrics.json"
+    metrics_path = out_dir / f"{prefix}{METRICS_FILE}"
     # allow_nan=False: the file must stay valid JSON for tools other than Python's json.
     metrics_path.write_text(json.dumps(report_dict, indent=2, allow_nan=False) + "\n")
     return [

@@ -1,0 +1,36 @@
+"""What every command line of the project shares: a parser whose usage errors are one line,
+and argparse types with bounds.
+
+It lives in `pipelines`, the lowest layer, so that `pipelines.prepare` and the `kerasrrn` and
+`tuning` commands use the one definition.
+"""
+
+import argparse
+import sys
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr, exit status 2."""
+
+    def error(self, message):
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def bounded(kind, low, high=None, description=""):
+    """An argparse type: `kind` within [low, high], with a message saying what was expected."""
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or value != value or value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {description}, got {text!r}")
+        return value
+
+    return parse
+
+
+positive_int = bounded(int, 1, description="an integer >= 1")
+non_negative_int = bounded(int, 0, description="an integer >= 0")
