@@ -10,7 +10,11 @@ frames the examples into each shard under a temporary name, renames it when whol
 its sidecar `<shard>.json` (videos, frames, failures, settings). Neither imports TensorFlow
 (the `tfds` source does, to read TFDS). A shard with its sidecar is finished: a
 re-run skips it, so an interrupted job resumes, and deleting a shard redoes only that one. A
-re-run with other settings (frame step, size, quality, sharding) is refused.
+re-run with other settings (frame step, size, quality, sharding) or into a DIR holding shards
+of another shard plan is refused; a shard whose planned videos changed (another validation
+split or group pattern, a video added or removed: the sidecar keeps a hash of them) is redone.
+A full disk or a killed worker ends the job with one line; finished shards stay, a re-run
+resumes. Workers die with the main process (Linux).
 
 Bad videos never stop the job: each is recorded in `failures.jsonl` with its path and reason
 (rewritten from the sidecars at the end of every run); the exit code is 1 only when the failed
