@@ -21,8 +21,9 @@ from kerasrrn.cli import flags
 from kerasrrn.evaluation.predictions import top_classes
 from kerasrrn.runs.loading import load_model
 from pipelines.cli import OneLineArgumentParser, positive_int
-from pipelines.dataset import video_views
-from pipelines.decode import VideoDecodeError, read_video
+from pipelines import clips, decode
+from pipelines.dataset import test_clip_indices
+from pipelines.decode import VideoDecodeError
 
 
 def build_parser():
@@ -56,8 +57,14 @@ def video_probabilities(loaded, path):
     Raises:
         `pipelines.decode.VideoDecodeError` when the file cannot be decoded.
     """
-    frames = read_video(path, loaded.stored_frame_step, loaded.stored_short_side)
-    views = video_views(frames, loaded.spec).numpy()
+    spec, frame_step = loaded.spec, loaded.stored_frame_step
+    # Two decoding passes, one counting and one converting only the frames the views use, so
+    # memory holds `num_test_clips x clip_length` frames, not the whole video.
+    indices = test_clip_indices(decode.count_frames(path, frame_step), spec).numpy().reshape(-1)
+    needed, positions = np.unique(indices, return_inverse=True)
+    frames = decode.read_frames_at(path, needed, frame_step, loaded.stored_short_side)
+    views = clips.crop_views(frames[positions], spec.clip_length, spec.image_size, spec.three_crop)
+    views = views.numpy()
     return np.asarray(loaded.model.predict_on_batch(views), dtype=np.float64).mean(axis=0)
 
 

@@ -12,6 +12,7 @@ Example:
 ((82, 128, 170, 3), dtype('uint8'))
 """
 
+import math
 import os
 
 import av
@@ -62,6 +63,51 @@ def _open(path):
         raise VideoDecodeError(path, f"cannot read the path ({error.strerror})") from error
 
 
+def _decoded_frames(path):
+    """Yields every decoded `av.VideoFrame` of a video file, checking it as it goes.
+
+    Raises:
+        VideoDecodeError: for an empty, unreadable or non-video file, a file without a video
+            stream, one whose frame size changes mid-stream (the frames would not stack), or
+            one that ends before the frames its header announces (truncated).
+    """
+    with _open(path) as container:
+        if not container.streams.video:
+            raise VideoDecodeError(path, "no video stream")
+        stream = container.streams.video[0]
+        announced = stream.frames
+        decoded, size = 0, None
+        try:
+            for frame in container.decode(stream):
+                size = size or (frame.width, frame.height)
+                if (frame.width, frame.height) != size:
+                    raise VideoDecodeError(
+                        path,
+                        f"frame size changes mid-stream at frame {decoded} "
+                        f"({size[0]}x{size[1]} -> {frame.width}x{frame.height})",
+                    )
+                yield frame
+                decoded += 1
+        except av.error.FFmpegError as error:
+            raise VideoDecodeError(
+                path, f"truncated or corrupt after {decoded} frames ({error.strerror})"
+            ) from error
+        if decoded < announced:
+            raise VideoDecodeError(
+                path, f"truncated: decoded {decoded} of the {announced} frames its header announces"
+            )
+        if decoded == 0:
+            raise VideoDecodeError(path, "the video stream holds no frames")
+
+
+def _check_arguments(frame_step, short_side):
+    if frame_step < 1 or short_side < 0:
+        raise ValueError(
+            f"Expected frame_step >= 1 and short_side >= 0. Received: frame_step={frame_step}, "
+            f"short_side={short_side}"
+        )
+
+
 def iter_frames(path, frame_step=1, short_side=0):
     """Yields every `frame_step`-th frame of a video file, from the first one.
 
@@ -74,35 +120,46 @@ def iter_frames(path, frame_step=1, short_side=0):
         uint8 arrays `(H, W, 3)`, RGB.
 
     Raises:
-        VideoDecodeError: for an empty, unreadable or non-video file, a file without a video
-            stream, or one that ends before the frames its header announces (truncated).
+        VideoDecodeError: as `_decoded_frames`.
     """
-    if frame_step < 1 or short_side < 0:
-        raise ValueError(
-            f"Expected frame_step >= 1 and short_side >= 0. Received: frame_step={frame_step}, "
-            f"short_side={short_side}"
+    _check_arguments(frame_step, short_side)
+    for index, frame in enumerate(_decoded_frames(path)):
+        if index % frame_step == 0:
+            yield _to_rgb(frame, short_side)
+
+
+def count_frames(path, frame_step=1):
+    """How many frames `iter_frames(path, frame_step)` yields, without converting any to RGB."""
+    _check_arguments(frame_step, 0)
+    decoded = sum(1 for _ in _decoded_frames(path))
+    return math.ceil(decoded / frame_step)
+
+
+def read_frames_at(path, indices, frame_step=1, short_side=0):
+    """Only the kept frames at `indices` (positions in `iter_frames`' output), in one array.
+
+    Memory holds `len(indices)` frames, not the whole video: for `predict`, which needs
+    `num_test_clips x clip_length` frames of a video that may hold thousands.
+
+    Args:
+        path, frame_step, short_side: as in `iter_frames`.
+        indices: sorted, distinct ints in `[0, count_frames(path, frame_step))`.
+
+    Returns:
+        uint8 array `(len(indices), H, W, 3)`, RGB.
+    """
+    _check_arguments(frame_step, short_side)
+    wanted = {index * frame_step for index in indices}
+    frames = [
+        _to_rgb(frame, short_side)
+        for index, frame in enumerate(_decoded_frames(path))
+        if index in wanted
+    ]
+    if len(frames) != len(wanted):
+        raise VideoDecodeError(
+            path, f"holds fewer frames than counted ({len(frames)} of {len(wanted)} wanted)"
         )
-    with _open(path) as container:
-        if not container.streams.video:
-            raise VideoDecodeError(path, "no video stream")
-        stream = container.streams.video[0]
-        announced = stream.frames
-        decoded = 0
-        try:
-            for frame in container.decode(stream):
-                if decoded % frame_step == 0:
-                    yield _to_rgb(frame, short_side)
-                decoded += 1
-        except av.error.FFmpegError as error:
-            raise VideoDecodeError(
-                path, f"truncated or corrupt after {decoded} frames ({error.strerror})"
-            ) from error
-        if decoded < announced:
-            raise VideoDecodeError(
-                path, f"truncated: decoded {decoded} of the {announced} frames its header announces"
-            )
-        if decoded == 0:
-            raise VideoDecodeError(path, "the video stream holds no frames")
+    return np.stack(frames)
 
 
 def read_video(path, frame_step=1, short_side=0, min_frames=1):
@@ -118,7 +175,7 @@ def read_video(path, frame_step=1, short_side=0, min_frames=1):
         uint8 array `(N, H, W, 3)`, RGB, `N >= min_frames`.
     """
     frames = list(iter_frames(path, frame_step, short_side))
-    return np.stack(_at_least(frames, min_frames, path, frame_step))
+    return np.stack(require_frames(frames, min_frames, path, frame_step))
 
 
 def select_frames(frames, frame_step=1, short_side=0, min_frames=1, name="<frames>"):
@@ -136,10 +193,10 @@ def select_frames(frames, frame_step=1, short_side=0, min_frames=1, name="<frame
         _to_rgb(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24"), short_side)
         for frame in frames[::frame_step]
     ]
-    return np.stack(_at_least(kept, min_frames, name, frame_step))
+    return np.stack(require_frames(kept, min_frames, name, frame_step))
 
 
-def _at_least(frames, min_frames, path, frame_step):
+def require_frames(frames, min_frames, path, frame_step):
     """`frames` unchanged, or a `VideoDecodeError` when there are fewer than `min_frames`."""
     if len(frames) < min_frames:
         raise VideoDecodeError(

@@ -10,7 +10,11 @@ frames the examples into each shard under a temporary name, renames it when whol
 its sidecar `<shard>.json` (videos, frames, failures, settings). Neither imports TensorFlow
 (the `tfds` source does, to read TFDS). A shard with its sidecar is finished: a
 re-run skips it, so an interrupted job resumes, and deleting a shard redoes only that one. A
-re-run with other settings (frame step, size, quality, sharding) is refused.
+re-run with other settings (frame step, size, quality, sharding) or into a DIR holding shards
+of another shard plan is refused; a shard whose planned videos changed (another validation
+split or group pattern, a video added or removed: the sidecar keeps a hash of them) is redone.
+A full disk or a killed worker ends the job with one line; finished shards stay, a re-run
+resumes. Workers die with the main process (Linux).
 
 Bad videos never stop the job: each is recorded in `failures.jsonl` with its path and reason
 (rewritten from the sidecars at the end of every run); the exit code is 1 only when the failed
@@ -23,9 +27,10 @@ one DIR, checks that every shard of every split is there exactly once and that t
 on classes and settings, and writes the combined `dataset.json` and `failures.jsonl`.
 """
 
-import argparse
 import collections
 import concurrent.futures
+import concurrent.futures.process
+import errno
 import hashlib
 import itertools
 import json
@@ -34,10 +39,12 @@ import multiprocessing
 import os
 import pathlib
 import shutil
+import signal
 import sys
 import time
 
 from pipelines import decode, records
+from pipelines.cli import OneLineArgumentParser, bounded, non_negative_int, positive_int
 
 SOURCES = ("ucf101", "hmdb51", "folder", "tfds")
 SIDECAR_SUFFIX = ".json"
@@ -100,13 +107,16 @@ def encode_video(task):
         (bytes) of `num_frames` JPEG frames, or `(item, None, 0, reason)`.
     """
     item, label_text, frames, options = task
-    selection = dict(options["selection"], min_frames=options["min_frames"])
+    selection = options["selection"]
     try:
         if frames is None:
-            frames = decode.read_video(item.path, **selection)
+            # Each frame is JPEG-encoded as it is decoded: a worker holds one raw frame, not
+            # the whole video (a 1080p video of 300 frames is 1.9 GB raw).
+            frames = decode.iter_frames(item.path, **selection)
         else:
             frames = decode.select_frames(frames, name=item.path, **selection)
         jpegs = [records.encode_jpeg(frame, options["quality"]) for frame in frames]
+        decode.require_frames(jpegs, options["min_frames"], item.path, selection["frame_step"])
         example = records.make_sequence_example(jpegs, item.label, label_text, item.media_id)
         return item, example, len(jpegs), None
     except decode.VideoDecodeError as error:
@@ -115,17 +125,42 @@ def encode_video(task):
         return item, None, 0, f"{type(error).__name__}: {error}"
 
 
+class WorkerDied(Exception):
+    """A worker process was killed (e.g. by the out-of-memory killer) while `task` was in flight.
+
+    Attributes:
+        task: the oldest task still in flight when the pool broke.
+    """
+
+    def __init__(self, task):
+        super().__init__("a worker process died")
+        self.task = task
+
+
+def die_with_parent():
+    """Pool initializer: the worker gets SIGKILL when the main process dies (Linux), and exits
+    now if the main process is already gone, so a killed job leaves no workers running."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        set_parent_death_signal = 1  # PR_SET_PDEATHSIG in <linux/prctl.h>
+        ctypes.CDLL(None, use_errno=True).prctl(set_parent_death_signal, signal.SIGKILL)
+    if os.getppid() == 1:
+        os._exit(1)
+
+
 def map_ordered(function, tasks, workers):
     """`map(function, tasks)` over `workers` spawned processes, in order, with at most
-    `2 * workers` tasks in flight (TFDS tasks carry whole decoded videos)."""
+    `2 * workers` tasks in flight (TFDS tasks carry whole decoded videos). A killed worker
+    raises `WorkerDied`; workers die with the main process."""
     if workers == 1:
         return map(function, tasks)
     pool = concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("spawn")
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent
     )
     tasks = iter(tasks)
     pending = collections.deque(
-        pool.submit(function, task) for task in itertools.islice(tasks, 2 * workers)
+        (task, pool.submit(function, task)) for task in itertools.islice(tasks, 2 * workers)
     )
     return _drain(pool, pending, tasks, function)
 
@@ -134,9 +169,13 @@ def _drain(pool, pending, tasks, function):
     """Yields results in order, submitting one task per result taken; closes the pool."""
     with pool:
         while pending:
-            result = pending.popleft().result()
+            task, future = pending.popleft()
+            try:
+                result = future.result()
+            except concurrent.futures.process.BrokenProcessPool as error:
+                raise WorkerDied(task) from error
             for task in itertools.islice(tasks, 1):
-                pending.append(pool.submit(function, task))
+                pending.append((task, pool.submit(function, task)))
             yield result
 
 
@@ -170,9 +209,18 @@ def sidecar_path(shard_path):
     return pathlib.Path(f"{shard_path}{SIDECAR_SUFFIX}")
 
 
-def read_finished(shard_path, settings):
-    """The sidecar of a finished shard, None if it must be (re)written; refuses a shard
-    written with other settings, which a resume would silently mix in."""
+def shard_contents(items):
+    """A hash of the videos planned into one shard (media ids, labels, paths, in order): a
+    shard planned from other videos (another --validation-fraction or --group-pattern, a video
+    added or removed) differs, so a resume cannot keep it."""
+    listed = json.dumps([[item.media_id, item.label, item.path] for item in items])
+    return hashlib.sha1(listed.encode()).hexdigest()
+
+
+def read_finished(shard_path, settings, contents):
+    """The sidecar of a finished shard, None if it must be (re)written, which includes a shard
+    planned from other videos (`contents`); refuses a shard written with other settings,
+    which a resume would silently mix in."""
     sidecar = sidecar_path(shard_path)
     if not (sidecar.is_file() and pathlib.Path(shard_path).is_file()):
         return None
@@ -182,12 +230,27 @@ def read_finished(shard_path, settings):
             f"{shard_path} was prepared with other settings ({finished['settings']}, now "
             f"{settings}): use another --out or delete it"
         )
-    return finished
+    return finished if finished.get("contents") == contents else None
 
 
-def write_shard(shard_path, results, settings):
+def refuse_other_shard_sets(out, planned):
+    """Refuses an `out` that holds shards outside this run's plan (another --videos-per-shard,
+    --shards-per-split or split layout): the reader would read both sets."""
+    stale = sorted(
+        path.name for path in out.glob("*-*-of-*.tfrecord") if path.name not in planned
+    )
+    if stale:
+        raise UsageError(
+            f"{out} holds {len(stale)} shards of another shard plan (e.g. {stale[0]}): "
+            "use another --out, or delete them to prepare with these flags"
+        )
+
+
+def write_shard(shard_path, results, settings, contents):
     """Writes one shard from `encode_video` results, then its sidecar."""
-    summary = {"videos": 0, "frames": 0, "failures": [], "settings": settings}
+    summary = {
+        "videos": 0, "frames": 0, "failures": [], "settings": settings, "contents": contents
+    }
     with records.ShardWriter(shard_path) as writer:
         for item, example, num_frames, reason in results:
             if example is None:
@@ -200,7 +263,11 @@ def write_shard(shard_path, results, settings):
             summary["frames"] += num_frames
     sidecar = sidecar_path(shard_path)
     temporary = sidecar.with_suffix(".tmp")
-    temporary.write_text(json.dumps(summary) + "\n")
+    try:
+        temporary.write_text(json.dumps(summary) + "\n")
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise
     os.replace(temporary, sidecar)
     return summary
 
@@ -220,23 +287,26 @@ def prepare(args):
         "quality": args.quality,
     }
     base_settings = dict(options, source=args.source, class_names=listing.class_names)
-    jobs, finished = [], {}
+    jobs, finished, planned = [], {}, set()
     for split, items in listing.splits.items():
         num_shards = count_shards(len(items), args)
         settings = dict(base_settings, num_shards=num_shards)
         start = 0
         for index, shard_items in enumerate(plan_shards(items, num_shards, keep_order)):
             path = out / records.shard_filename(split, index, num_shards)
+            planned.add(path.name)
             if index % args.num_shards == args.shard_index:
-                done = read_finished(path, settings)
+                contents = shard_contents(shard_items)
+                done = read_finished(path, settings, contents)
                 if done is None:
-                    jobs.append((split, path, shard_items, start, settings))
+                    jobs.append((split, path, shard_items, start, settings, contents))
                 finished[(split, path)] = done
             start += len(shard_items)
+    refuse_other_shard_sets(out, planned)
 
     def tasks():
         names = listing.class_names
-        for split, _, shard_items, start, _ in jobs:
+        for split, _, shard_items, start, _, _ in jobs:
             if keep_order:
                 frames = listing.iter_frames(split, start, start + len(shard_items))
                 yield from ((item, names[item.label], video, options) for item, video in frames)
@@ -245,9 +315,9 @@ def prepare(args):
 
     progress = Progress(sum(len(job[2]) for job in jobs))
     results = map_ordered(encode_video, tasks(), args.workers)
-    for split, path, shard_items, _, settings in jobs:
+    for split, path, shard_items, _, settings, contents in jobs:
         shard_results = (progress_step(progress, next(results)) for _ in shard_items)
-        finished[(split, path)] = write_shard(path, shard_results, settings)
+        finished[(split, path)] = write_shard(path, shard_results, settings, contents)
     return summarize(args, listing, finished, out)
 
 
@@ -369,30 +439,8 @@ def check_complete(out, split, num_found):
         )
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """Reports a usage error as one line naming the flag, exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def bounded(kind, low, high=None, description=""):
-    """An argparse type: `kind` within [low, high], with a message saying what was expected."""
-
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"expected {description}, got {text!r}")
-        return value
-
-    return parse
-
-
 def build_parser():
-    parser = OneLineParser(prog="python -m pipelines.prepare", description=__doc__.split("\n\n")[0])
+    parser = OneLineArgumentParser(prog="python -m pipelines.prepare", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(
         dest="source", required=True, metavar="{ucf101,hmdb51,folder,tfds,merge}"
     )
@@ -422,13 +470,13 @@ def build_parser():
             sub.add_argument("--name", required=True, help="TFDS dataset name, e.g. ucf101")
         sub.add_argument(
             "--frame-step",
-            type=bounded(int, 1, description="an integer >= 1"),
+            type=positive_int,
             default=1,
             help="keep every K-th frame (default 1)",
         )
         sub.add_argument(
             "--short-side",
-            type=bounded(int, 0, description="an integer >= 0"),
+            type=non_negative_int,
             default=256,
             help="resize so the shorter side is S pixels, 0 keeps (default 256)",
         )
@@ -440,38 +488,38 @@ def build_parser():
         )
         sub.add_argument(
             "--workers",
-            type=bounded(int, 1, description="an integer >= 1"),
+            type=positive_int,
             default=os.cpu_count(),
             help="decoding processes (default all cores)",
         )
         sizing = sub.add_mutually_exclusive_group()
         sizing.add_argument(
             "--videos-per-shard",
-            type=bounded(int, 1, description="an integer >= 1"),
+            type=positive_int,
             default=50,
             help="videos per shard (default 50)",
         )
         sizing.add_argument(
             "--shards-per-split",
-            type=bounded(int, 1, description="an integer >= 1"),
+            type=positive_int,
             help="a fixed number of shards per split instead",
         )
         sub.add_argument(
             "--min-frames",
-            type=bounded(int, 1, description="an integer >= 1"),
+            type=positive_int,
             default=1,
             help="frames a video must keep after --frame-step, fewer is a failure (default 1)",
         )
         add_max_failures(sub)
         sub.add_argument(
             "--shard-index",
-            type=bounded(int, 0, description="an integer >= 0"),
+            type=non_negative_int,
             default=0,
             help="this machine's part, 0..--num-shards-1 (default 0)",
         )
         sub.add_argument(
             "--num-shards",
-            type=bounded(int, 1, description="an integer >= 1"),
+            type=positive_int,
             default=1,
             help="machines sharing the job; each writes every n-th output shard (default 1)",
         )
@@ -494,6 +542,8 @@ def add_max_failures(parser):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if pathlib.Path(args.out).exists() and not pathlib.Path(args.out).is_dir():
+        parser.error(f"argument --out: {args.out} exists and is not a directory")
     try:
         if args.source == "merge":
             return merge(args)
@@ -506,6 +556,24 @@ def main(argv=None):
         return prepare(args)
     except UsageError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
+    except WorkerDied as error:
+        print(
+            f"{parser.prog}: error: a decoding worker was killed (a signal, e.g. the out-of-memory "
+            f"killer) while decoding {error.task[0].path} or a video after it; finished shards "
+            f"in {args.out} are kept: re-run the same command to resume (fewer --workers, "
+            "less memory)",
+            file=sys.stderr,
+        )
+        return 1
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        print(
+            f"{parser.prog}: error: no space left on device writing {error.filename or args.out}; "
+            "finished shards are kept: free space and re-run the same command to resume",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -182,7 +182,11 @@ class ShardWriter:
         return struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
 
     def __exit__(self, exc_type, exc, traceback):
-        self._stream.close()
+        try:
+            self._stream.close()
+        except OSError:  # e.g. no space left for the last buffered bytes
+            os.remove(self.temporary_path)
+            raise
         if exc_type is None:
             os.replace(self.temporary_path, self.path)
         else:

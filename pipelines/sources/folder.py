@@ -8,7 +8,9 @@ never land on both sides. A video whose name does not match is a group of its ow
 deterministic (a hash of class and group id), stratified per class.
 """
 
+import errno
 import hashlib
+import os
 import pathlib
 import re
 
@@ -58,20 +60,47 @@ def list_folder(root, validation_fraction=0.0, group_pattern=UCF_GROUP_PATTERN):
     class_dirs = sorted(path for path in root.iterdir() if path.is_dir()) if root.is_dir() else []
     if not class_dirs:
         raise FileNotFoundError(f"{root}: expected a folder with one sub-folder per class")
-    pattern = re.compile(group_pattern)
+    try:
+        pattern = re.compile(group_pattern)
+    except re.error as error:
+        raise ValueError(
+            f"--group-pattern {group_pattern!r}: expected a regular expression ({error})"
+        ) from error
     splits = {"train": []}
     if validation_fraction > 0:
         splits["validation"] = []
+    problems = []
     for label, class_dir in enumerate(class_dirs):
-        videos = sorted(
-            path
-            for path in class_dir.rglob("*")
-            if path.suffix.lower() in VIDEO_EXTENSIONS and path.is_file()
+        candidates = sorted(
+            path for path in class_dir.rglob("*") if path.suffix.lower() in VIDEO_EXTENSIONS
         )
+        problems.extend(
+            {"path": str(path), "reason": reason}
+            for path, reason in ((path, unreadable_link(path)) for path in candidates)
+            if reason
+        )
+        videos = [path for path in candidates if path.is_file()]
         groups = {video: group_id(video.name, pattern) for video in videos}
         held_out = _validation_groups(class_dir.name, set(groups.values()), validation_fraction)
         for video in videos:
             media_id = video.relative_to(root).with_suffix("").as_posix()
             split = "validation" if groups[video] in held_out else "train"
             splits[split].append(VideoItem(media_id=media_id, label=label, path=str(video)))
-    return SourceListing(class_names=[path.name for path in class_dirs], splits=splits)
+    return SourceListing(
+        class_names=[path.name for path in class_dirs], splits=splits, problems=problems
+    )
+
+
+def unreadable_link(path):
+    """Why a listed symlink leads to no file (`broken symlink to ...`, `symlink loop`), or None."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.resolve(strict=True)
+    except FileNotFoundError:
+        return f"broken symlink to {os.readlink(path)} (no such file)"
+    except (RuntimeError, OSError) as error:
+        if isinstance(error, RuntimeError) or error.errno == errno.ELOOP:
+            return "symlink loop (the link leads back to itself)"
+        return f"symlink that cannot be followed ({error.strerror})"
+    return None

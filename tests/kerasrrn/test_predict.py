@@ -98,3 +98,12 @@ def test_a_model_path_that_is_neither_is_a_usage_error(videos, tmp_path, capsys)
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and str(tmp_path) in error
+
+
+def test_a_frame_size_change_fails_alone_and_json_still_parses(tiny_run, videos, tmp_path, capsys):
+    from tests.pipelines.video_fixtures import write_size_changing_video
+
+    spliced = str(write_size_changing_video(tmp_path / "spliced.mpg"))
+    code, out, err = run_predict(capsys, tiny_run, spliced, videos["long"], "--json")
+    assert code == 1 and err.count("\n") == 1 and spliced in err and "frame size changes" in err
+    assert [prediction["video"] for prediction in json.loads(out)] == [videos["long"]]

@@ -130,3 +130,23 @@ def _tiny_videos_builder_class(tfds, videos_per_split):
                 yield index, {"video": video, "label": index % 2}
 
     return KerasrrnTinyVideos
+
+
+def write_size_changing_video(path, sizes=((32, 24), (48, 32)), frames_per_size=4):
+    """An MPEG-2 elementary stream whose frame size changes mid-stream: raw streams of each
+    `(width, height)`, concatenated, as a spliced capture or broadcast recording would be."""
+    path = pathlib.Path(path)
+    parts = []
+    for index, (width, height) in enumerate(sizes):
+        part = path.with_name(f"{path.stem}.part{index}.m2v")
+        with av.open(str(part), "w", format="mpeg2video") as container:
+            stream = container.add_stream("mpeg2video", rate=25)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            for frame_index in range(frames_per_size):
+                image = np.full((height, width, 3), frame_colour(frame_index), np.uint8)
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+            container.mux(stream.encode())
+        parts.append(part.read_bytes())
+        part.unlink()
+    path.write_bytes(b"".join(parts))
+    return path
