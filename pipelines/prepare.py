@@ -45,6 +45,10 @@ import time
 
 from pipelines import decode, records
 from pipelines.cli import OneLineArgumentParser, bounded, non_negative_int, positive_int
+from pipelines.sources.folder import list_folder
+from pipelines.sources.hmdb51 import list_hmdb51
+from pipelines.sources.tfds import list_tfds
+from pipelines.sources.ucf101 import list_ucf101
 
 SOURCES = ("ucf101", "hmdb51", "folder", "tfds")
 SIDECAR_SUFFIX = ".json"
@@ -57,19 +61,11 @@ class UsageError(Exception):
 def list_source(args):
     """The `SourceListing` for the chosen source."""
     if args.source == "ucf101":
-        from pipelines.sources.ucf101 import list_ucf101
-
         return list_ucf101(args.root, args.split)
     if args.source == "hmdb51":
-        from pipelines.sources.hmdb51 import list_hmdb51
-
         return list_hmdb51(args.root, args.split)
     if args.source == "folder":
-        from pipelines.sources.folder import list_folder
-
         return list_folder(args.root, args.validation_fraction, args.group_pattern)
-    from pipelines.sources.tfds import list_tfds
-
     return list_tfds(args.name, args.root)
 
 

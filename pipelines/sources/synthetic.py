@@ -18,6 +18,8 @@ import time
 
 import numpy as np
 
+from pipelines import records
+
 CLASS_NAMES = (
     "right",
     "left",
@@ -185,8 +187,6 @@ def write_synthetic_dataset(
     Returns:
         dict, the dataset description (the content of `dataset.json`).
     """
-    from pipelines import records
-
     out_dir = pathlib.Path(out_dir)
     names = class_names(num_classes)
     spec = {

@@ -18,7 +18,7 @@ import tensorflow as tf
 from kerasrrn.training import distribution as distribute
 from tests.kerasrrn import distributed_worker
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+REPO = pathlib.Path(__file__).resolve().parents[3]
 TIMEOUT_S = 360
 
 
