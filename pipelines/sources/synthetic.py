@@ -59,7 +59,7 @@ def class_names(num_classes=10):
     return list(CLASS_NAMES[:num_classes])
 
 
-def _polygon(shape, radius, angle):
+def polygon(shape, radius, angle):
     """Vertices `(K, 2)` (x, y) of a convex polygon around the origin, rotated by `angle`."""
     if shape == "triangle":
         corners = np.array([[1.0, 0.0], [-0.6, 0.75], [-0.6, -0.75]])
@@ -73,7 +73,7 @@ def _polygon(shape, radius, angle):
     return radius * corners @ rotation.T
 
 
-def _inside_convex(xs, ys, vertices):
+def inside_convex(xs, ys, vertices):
     """Boolean mask of pixel centres inside a convex polygon (vertices in either orientation)."""
     signs = []
     for (x0, y0), (x1, y1) in zip(vertices, np.roll(vertices, -1, axis=0)):
@@ -156,8 +156,8 @@ def generate_video(class_name, seed, frame_size=64, num_frames=16):
     for t in range(num_frames):
         frame = background.copy()
         if visible[t]:
-            vertices = _polygon(shape, radii[t], angles[t]) + centre[t]
-            frame[_inside_convex(xs, ys, vertices)] = colour
+            vertices = polygon(shape, radii[t], angles[t]) + centre[t]
+            frame[inside_convex(xs, ys, vertices)] = colour
         frame = np.roll(frame, shift=tuple(jitter[t]), axis=(1, 0)) + noise[t]
         frames[t] = np.clip(frame, 0, 255).astype(np.uint8)
     return frames[::-1].copy() if reverse else frames
