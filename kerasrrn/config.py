@@ -287,7 +287,9 @@ def from_dict(content, source="config"):
                 f"{source}: unknown section {section!r} (expected {', '.join(SECTIONS)})"
             )
         fields = {field.name: field for field in dataclasses.fields(SECTIONS[section])}
-        values = values or {}
+        values = {} if values is None else values
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: section {section} must be a mapping of keys to values, got {values!r}")
         unknown = sorted(set(values) - set(fields))
         if unknown:
             raise ConfigError(

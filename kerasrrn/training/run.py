@@ -47,7 +47,9 @@ def prepare_run(config, global_batch_size):
     config.validate()
     data = load_run_data(config)
     train_videos = data.videos(data.train_split)
-    if train_videos < global_batch_size and not config.train.steps_per_epoch:
+    # Training batches are full batches only (also with --steps-per-epoch): fewer videos than
+    # one batch would train no step at all.
+    if train_videos < global_batch_size:
         raise config_lib.ConfigError(
             f"--batch-size {config.train.batch_size}: a global batch of {global_batch_size} is "
             f"larger than the {train_videos} training videos"

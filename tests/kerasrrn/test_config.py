@@ -38,6 +38,7 @@ def test_yaml_config_and_save_round_trip(tmp_path):
     [
         ({"modle": {}}, "unknown section 'modle'"),
         ({"model": {"dept": 18}}, "unknown key model.dept"),
+        ({"train": 5}, "section train must be a mapping of keys to values, got 5"),
         ({"model": {"depth": 19}}, "model.depth: expected one of 18, 34, 50, 101, 152, got 19"),
         ({"train": {"epochs": "ten"}}, "train.epochs: expected an integer, got 'ten'"),
         ({"train": {"epochs": 0}}, "train.epochs: expected a value >= 1, got 0"),
@@ -137,4 +138,17 @@ def test_validate_checks_a_config_built_in_code_as_the_flags_do():
     config = config_lib.Config()
     config.model.model, config.model.skip_units = "resnet", []
     config.validate()  # a resnet has no skips to check
+
+
+def test_steps_per_epoch_does_not_hide_a_batch_larger_than_the_training_set(tmp_path, monkeypatch, capsys):
+    from kerasrrn.fit import main
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["--synthetic-num-classes", "2", "--synthetic-videos-per-class", "2", "--synthetic-frames", "4",
+            "--synthetic-frame-size", "32", "--image-size", "32", "--clip-length", "2", "--skip-units",
+            "conv4_block2", "--batch-size", "8", "--steps-per-epoch", "5", "--run-dir", str(tmp_path)]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert "--batch-size 8: a global batch of 8 is larger than the 4 training videos" in capsys.readouterr().err
 
