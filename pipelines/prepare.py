@@ -27,6 +27,7 @@ one DIR, checks that every shard of every split is there exactly once and that t
 on classes and settings, and writes the combined `dataset.json` and `failures.jsonl`.
 """
 
+import ctypes
 import collections
 import concurrent.futures
 import concurrent.futures.process
@@ -137,8 +138,6 @@ def die_with_parent():
     """Pool initializer: the worker gets SIGKILL when the main process dies (Linux), and exits
     now if the main process is already gone, so a killed job leaves no workers running."""
     if sys.platform.startswith("linux"):
-        import ctypes
-
         set_parent_death_signal = 1  # PR_SET_PDEATHSIG in <linux/prctl.h>
         ctypes.CDLL(None, use_errno=True).prctl(set_parent_death_signal, signal.SIGKILL)
     if os.getppid() == 1:

@@ -34,6 +34,7 @@ FORMAT_NAME = "kerasrrn-tfrecord-v1"
 
 def encode_jpeg(frame, quality=90):
     """Encodes one `(H, W, 3)` uint8 frame as JPEG bytes."""
+    # PIL only where frames are encoded (prepare's workers), not for readers of shards.
     from PIL import Image
 
     frame = np.asarray(frame)
@@ -115,6 +116,7 @@ def parse_sequence_example(serialized):
         dict with `frames` (tf.string `(N,)`, JPEG bytes), `label` (int64 scalar),
         `label_text` (string scalar) and `media_id` (string scalar).
     """
+    # TensorFlow (3.6 s to import) only for readers: `prepare` writes shards without it.
     import tensorflow as tf
 
     context, sequence = tf.io.parse_single_sequence_example(
@@ -197,6 +199,7 @@ class ShardWriter:
 def _crc32c_function():
     """`google_crc32c.value`, refusing the package's pure-Python fallback, which would take
     minutes per GB of shards instead of a fraction of a second."""
+    # Only writers frame records (prepare), readers go through TensorFlow.
     import google_crc32c
 
     if google_crc32c.implementation != "c":

@@ -1,14 +1,13 @@
 """Process-wide set-up for a run: seeds and the mixed-precision policy."""
 
 import keras
+import tensorflow as tf
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
 def accelerator_kind():
     """`"tpu"`, `"gpu"` (CUDA) or `"cpu"`: what the TensorFlow runtime sees."""
-    import tensorflow as tf
-
     if tf.config.list_logical_devices("TPU"):
         return "tpu"
     if tf.config.list_physical_devices("GPU"):

@@ -50,6 +50,7 @@ class TfdsListing(SourceListing):
 
         `frames` is the uint8 array `(N, H, W, 3)` TFDS stores for the example.
         """
+        # tensorflow-datasets imports TensorFlow (seconds): only the tfds source pays for it.
         import tensorflow_datasets as tfds
 
         dataset = tfds.load(
@@ -80,6 +81,7 @@ def list_tfds(name, data_dir):
     Returns:
         `TfdsListing` with the dataset's splits and `ClassLabel` names.
     """
+    # As above: only the tfds source imports tensorflow-datasets.
     import tensorflow_datasets as tfds
 
     how = f"prepare it with `tfds build {name} --data_dir {data_dir}`"
