@@ -27,8 +27,8 @@ one DIR, checks that every shard of every split is there exactly once and that t
 on classes and settings, and writes the combined `dataset.json` and `failures.jsonl`.
 """
 
-import ctypes
 import collections
+import ctypes
 import concurrent.futures
 import concurrent.futures.process
 import errno
