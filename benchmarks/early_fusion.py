@@ -18,7 +18,8 @@ import keras
 from kerasrrn import config as config_lib
 from kerasrrn.evaluation import views
 from kerasrrn.layers import UnfoldTime
-from kerasrrn.models.inputs import Augmentation, input_and_folded_frames
+from kerasrrn.models.inputs import input_and_folded_frames
+from kerasrrn.models.registry import augmentation_of
 from kerasrrn.runs.data import load_run_data
 from kerasrrn.training.compile import training_metrics
 
@@ -56,9 +57,7 @@ def main(argv=None):
     data_config.image_size, data_config.num_test_clips = args.image_size, args.num_test_clips
     keras.utils.set_random_seed(config.train.seed)
     data = load_run_data(config)
-    augmentation = Augmentation(data_config.train_crop, data_config.min_crop_scale, data_config.flip,
-                                data_config.brightness, data_config.contrast)
-    model = build_early_fusion(len(data.class_names), args.clip_length, args.image_size, augmentation)
+    model = build_early_fusion(len(data.class_names), args.clip_length, args.image_size, augmentation_of(data_config))
     model.compile(keras.optimizers.Adam(args.learning_rate), "sparse_categorical_crossentropy",
                   metrics=training_metrics(len(data.class_names)))
     steps = data.steps_per_epoch(args.batch_size)

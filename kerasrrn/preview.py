@@ -25,7 +25,8 @@ from matplotlib.figure import Figure
 
 from kerasrrn import config as config_lib
 from kerasrrn.cli import flags
-from kerasrrn.models.inputs import Augmentation, augmentation_layers
+from kerasrrn.models.inputs import augmentation_layers
+from kerasrrn.models.registry import augmentation_of
 from pipelines import dataset, records
 from pipelines.cli import OneLineArgumentParser, positive_int
 from pipelines.dataset import ClipSpec
@@ -162,7 +163,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     spec = ClipSpec(**{field.name: getattr(args, field.name) for field in dataclasses.fields(ClipSpec)})
     try:
-        augmentation = Augmentation(args.train_crop, args.min_crop_scale, args.flip, args.brightness, args.contrast)
+        augmentation = augmentation_of(args)
         clips, labels, media_ids = draw_clips(args.data_dir, args.split, spec, args.clips, args.seed, augmentation)
     except (FileNotFoundError, ValueError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")

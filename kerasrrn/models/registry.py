@@ -8,9 +8,9 @@ from kerasrrn.models.pretrained import load_backbone_weights
 from kerasrrn.models.rrn import build_rrn
 
 
-def _augmentation(data):
-    """The data config's training crop, flip and colour jitter, which the model applies itself
-    (on the accelerator)."""
+def augmentation_of(data):
+    """The training crop, flip and colour jitter that `data` (a `DataConfig`, or anything with its
+    `train_crop`, `min_crop_scale`, `flip`, `brightness`, `contrast`) asks the model to apply."""
     return Augmentation(data.train_crop, data.min_crop_scale, data.flip, data.brightness, data.contrast)
 
 
@@ -18,21 +18,21 @@ def _rrn(model, data, num_classes):
     return build_rrn(
         num_classes, data.clip_length, data.image_size, model.depth, model.width,
         model.skip_units, model.skip_kind, model.skip_delay, model.skip_span, model.dropout,
-        _augmentation(data), name="rrn",
+        augmentation_of(data), name="rrn",
     )
 
 
 def _resnet(model, data, num_classes):
     return build_rrn(
         num_classes, data.clip_length, data.image_size, model.depth, model.width,
-        skip_units=(), dropout=model.dropout, augmentation=_augmentation(data), name="resnet",
+        skip_units=(), dropout=model.dropout, augmentation=augmentation_of(data), name="resnet",
     )
 
 
 def _resnet_lstm(model, data, num_classes):
     return build_resnet_lstm(
         num_classes, data.clip_length, data.image_size, model.depth, model.width, model.lstm_units,
-        model.dropout, _augmentation(data),
+        model.dropout, augmentation_of(data),
     )
 
 
@@ -46,14 +46,14 @@ def _head(model):
 def _mrrn(model, data, num_classes):
     return build_mrrn(
         num_classes, model.stream, data.clip_length, data.image_size, model.depth, model.width, _head(model),
-        _augmentation(data),
+        augmentation_of(data),
     )
 
 
 def _mrrn_shared(model, data, num_classes):
     return build_mrrn_shared(
         num_classes, data.clip_length, data.image_size, model.depth, model.width, _head(model),
-        _augmentation(data),
+        augmentation_of(data),
     )
 
 

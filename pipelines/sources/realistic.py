@@ -140,6 +140,11 @@ def write_video_file(path, frames, bit_rate=1_500_000):
         container.mux(stream.encode())
 
 
+def video_seed(seed, index):
+    """The seed of video `index` of every class (a pair's two classes share it)."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
 def write_realistic_folder(out_dir, num_classes=10, videos_per_class=36, seed=1234, num_frames=48,
                            height=HEIGHT, width=WIDTH):
     """Writes `videos_per_class` AVI files per class into `out_dir/<class>/`, named
@@ -157,10 +162,9 @@ def write_realistic_folder(out_dir, num_classes=10, videos_per_class=36, seed=12
         for index in range(videos_per_class):
             path = out_dir / name / f"{name}_g{index + 1:02d}_c01.avi"
             if not path.is_file():
-                video_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
                 # Renamed once complete: a killed run leaves no half-written video behind.
                 partial = path.with_name(f"{path.name}.partial")
-                write_video_file(partial, render_realistic_video(name, video_seed, num_frames, height, width))
+                write_video_file(partial, render_realistic_video(name, video_seed(seed, index), num_frames, height, width))
                 partial.rename(path)
             paths.append(path)
     return paths

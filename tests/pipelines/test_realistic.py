@@ -42,7 +42,7 @@ def test_written_videos_are_prepared_like_user_videos(tmp_path):
     decoded = read_video(str(paths[0]), 1, 0)
     assert decoded.shape == (10, 60, 80, 3)
     # Lossy codec: close to, not equal to, what was rendered.
-    rendered = realistic.render_realistic_video(names[0], _seed_of(1, 0), 10, 60, 80)
+    rendered = realistic.render_realistic_video(names[0], realistic.video_seed(1, 0), 10, 60, 80)
     error = np.abs(decoded.astype(float) - rendered).mean()
     assert 0 < error < 20
     out = tmp_path / "prepared"
@@ -53,6 +53,3 @@ def test_written_videos_are_prepared_like_user_videos(tmp_path):
     assert set(info["class_names"]) == set(names)
     assert sum(split["videos"] for split in info["splits"].values()) == 6
 
-
-def _seed_of(seed, index):
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
