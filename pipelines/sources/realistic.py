@@ -6,7 +6,7 @@ varied rather than one renderer's look):
 
 - textured backgrounds (several octaves of value noise and a grating) with static clutter
   (polygons of random colour that never move);
-- small objects (radius 6-12% of the frame height) of modest contrast, moving slowly
+- objects from small to mid-sized (radius 8-20% of the frame height) of modest contrast, moving slowly
   (`speed` 1-4 px per video frame at 240 px: 0.5-2 px per sampled frame at 64 px with frame
   step 2, as in the held-out footage);
 - camera shake (a random walk of the whole scene, up to +-8 px), global brightness flicker
@@ -86,7 +86,7 @@ def render_realistic_video(class_name, seed, num_frames=48, height=HEIGHT, width
     rng = np.random.default_rng(seed)
     scene_h, scene_w = height + 2 * MARGIN, width + 2 * MARGIN
     background = textured_background(rng, scene_h, scene_w)
-    radius = rng.uniform(0.06, 0.12) * height
+    radius = rng.uniform(0.08, 0.20) * height
     shape = rng.choice(SHAPES if motion != "rotate" else SHAPES[:3])
     colour = np.clip(background.mean(axis=(0, 1)) + rng.choice([-1, 1]) * rng.uniform(50, 110) + rng.uniform(-30, 30, 3), 0, 255)
     angle = rng.uniform(0, 2 * np.pi)
