@@ -42,7 +42,7 @@ def test_written_videos_are_prepared_like_user_videos(tmp_path):
     decoded = read_video(str(paths[0]), 1, 0)
     assert decoded.shape == (10, 60, 80, 3)
     # Lossy codec: close to, not equal to, what was rendered.
-    rendered = realistic.render_realistic_video(names[0], realistic.video_seed(1, 0), 10, 60, 80)
+    rendered = realistic.render_realistic_video(names[0], realistic.video_seed(1, names[0], 0), 10, 60, 80)
     error = np.abs(decoded.astype(float) - rendered).mean()
     assert 0 < error < 20
     out = tmp_path / "prepared"
@@ -52,4 +52,10 @@ def test_written_videos_are_prepared_like_user_videos(tmp_path):
     info = json.loads((out / "dataset.json").read_text())
     assert set(info["class_names"]) == set(names)
     assert sum(split["videos"] for split in info["splits"].values()) == 6
+
+
+def test_no_two_videos_of_a_folder_share_a_scene():
+    # A scene shared across classes would be on both sides of the per-class split.
+    seeds = {realistic.video_seed(1, name, index) for name in CLASS_NAMES for index in range(20)}
+    assert len(seeds) == len(CLASS_NAMES) * 20
 
