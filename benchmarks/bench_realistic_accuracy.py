@@ -1,9 +1,9 @@
 """Issue #13's comparison on the realistic tier, end to end, through the commands users run.
 
-1. `pipelines.sources.realistic.write_realistic_folder`: MPEG-4 AVI files at 320x240 in a
-   folder per class (textured, cluttered, shaking, noisy scenes; slow, small objects).
-2. `python -m pipelines.prepare folder` (shorter side 128, every 2nd frame, a held-out
-   `validation` split by source group).
+1. `pipelines.sources.realistic.write_realistic_ucf101`: MPEG-4 AVI files at 320x240 in
+   UCF-101's layout and split files (textured, cluttered, shaking, noisy scenes; one scene per
+   source group in every class; the first 28% of the groups are the test split).
+2. `python -m pipelines.prepare ucf101` (shorter side 128, every 2nd frame).
 3. `python -m kerasrrn.fit --source prepared` for each model (`--no-export`), reading its
    `metrics.json` (video level, best checkpoint) and `history.csv` (last training top-1).
 4. `benchmarks/early_fusion.py`, the yardstick, on the same prepared data and budget.
@@ -21,7 +21,7 @@ import pathlib
 import subprocess
 import sys
 
-from pipelines.sources.realistic import write_realistic_folder
+from pipelines.sources.realistic import write_realistic_ucf101
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -55,7 +55,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", default=".bench/realistic", help="folder for videos, data and runs")
     parser.add_argument("--classes", type=int, default=10)
-    parser.add_argument("--videos-per-class", type=int, default=36)
+    parser.add_argument("--groups", type=int, default=50, help="videos per class (one per source group)")
     parser.add_argument("--frames", type=int, default=48, help="frames per generated video")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -64,10 +64,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     work = pathlib.Path(args.work).resolve()
     print(f"Command: python benchmarks/bench_realistic_accuracy.py {' '.join(argv or sys.argv[1:])}")
-    write_realistic_folder(work / "raw", args.classes, args.videos_per_class, num_frames=args.frames)
+    write_realistic_ucf101(work / "raw", args.classes, args.groups, num_frames=args.frames)
     data_dir = work / "prepared"
-    run([sys.executable, "-m", "pipelines.prepare", "folder", str(work / "raw"), "--out", str(data_dir),
-         "--validation-fraction", "0.28", "--short-side", "128", "--frame-step", "2"])
+    run([sys.executable, "-m", "pipelines.prepare", "ucf101", str(work / "raw"), "--out", str(data_dir),
+         "--short-side", "128", "--frame-step", "2"])
     rows = []
     for model in args.models.split(","):
         if model == "early_fusion":

@@ -15,9 +15,10 @@ varied rather than one renderer's look):
 
 For one seed, the second class of each direction pair is the exact time reversal of the first
 (the whole clip, shake and distractors included, is played backwards), so frame order alone
-tells them apart; in a written folder every video has a scene of its own (`video_seed`). `write_realistic_folder` writes MPEG-4 in AVI at 320x240 into a folder with one
-sub-folder per class (`<class>/<class>_gXX_cYY.avi`), which `python -m pipelines.prepare
-folder` reads exactly as user videos: through the codec and the decoder.
+tells them apart. `write_realistic_ucf101` writes MPEG-4 in AVI at 320x240 in UCF-101's
+layout with its split files, one scene per source group shared by every class, which
+`python -m pipelines.prepare ucf101` reads exactly as user videos: through the codec and the
+decoder.
 """
 
 import pathlib
@@ -25,7 +26,7 @@ import pathlib
 import av
 import numpy as np
 
-from pipelines.sources.synthetic import CLASS_NAMES, MOTIONS, SHAPES, class_names, inside_convex, polygon
+from pipelines.sources.synthetic import MOTIONS, SHAPES, class_names, inside_convex, polygon
 
 HEIGHT, WIDTH = 240, 320
 # Scene drawn larger than the frame, so that camera shake never shows its edge.
@@ -140,38 +141,55 @@ def write_video_file(path, frames, bit_rate=1_500_000):
         container.mux(stream.encode())
 
 
-def video_seed(seed, class_name, index):
-    """The seed of video `index` of `class_name`: every video of the folder gets its own scene.
-
-    A scene shared by videos of several classes would land on both sides of `prepare folder`'s
-    per-class split; a model that remembers scenes then gives a validation video the labels
-    its scene had in training, that is, any class but its own (measured on the first version of
-    this tier, where video `i` of every class shared one seed: validation top-5 fell to 0.09
-    while training top-1 rose).
-    """
-    return int(np.random.SeedSequence([seed, CLASS_NAMES.index(class_name), index]).generate_state(1)[0])
+def video_seed(seed, group):
+    """The scene seed of source group `group`, shared by that group's video in every class."""
+    return int(np.random.SeedSequence([seed, group]).generate_state(1)[0])
 
 
-def write_realistic_folder(out_dir, num_classes=10, videos_per_class=36, seed=1234, num_frames=48,
+def test_groups(groups, test_fraction):
+    """The first `round(test_fraction * groups)` groups (at least one, at most all but one) are
+    the test split, for every class alike, as UCF-101's groups 1-7 of 25."""
+    return min(max(1, round(test_fraction * groups)), groups - 1)
+
+
+def write_realistic_ucf101(root, num_classes=10, groups=50, test_fraction=0.28, seed=1234, num_frames=48,
                            height=HEIGHT, width=WIDTH):
-    """Writes `videos_per_class` AVI files per class into `out_dir/<class>/`, named
-    `<class>_gXX_c01.avi` (one source group per video, as `prepare folder --group-pattern`
-    expects), each with its own scene (`video_seed`). Existing files are kept (a re-run
-    completes an interrupted one).
+    """Writes the tier in UCF-101's layout, with its split files, under `root`:
+
+        UCF-101/<class>/v_<class>_gXX_c01.avi   one video per class and source group
+        ucfTrainTestlist/classInd.txt, trainlist01.txt, testlist01.txt
+
+    Group `g` is one scene (`video_seed`) for every class: appearance says nothing about the
+    class, only motion does. The first groups are the test split of every class, so no scene
+    is on both sides; splitting per class instead (as `prepare folder --validation-fraction`
+    does) puts a test video's scene in training under the other nine labels, and a model that
+    remembers scenes then answers any class but the true one (measured: validation top-5 0.09).
+    `python -m pipelines.prepare ucf101 ROOT` reads it as it reads UCF-101. Existing videos are
+    kept (a re-run completes an interrupted one).
 
     Returns:
-        list of the video paths, class by class.
+        dict of split (`train`, `test`) to the list of video paths.
     """
-    out_dir = pathlib.Path(out_dir)
-    paths = []
-    for name in class_names(num_classes):
-        (out_dir / name).mkdir(parents=True, exist_ok=True)
-        for index in range(videos_per_class):
-            path = out_dir / name / f"{name}_g{index + 1:02d}_c01.avi"
+    root = pathlib.Path(root)
+    lists = root / "ucfTrainTestlist"
+    lists.mkdir(parents=True, exist_ok=True)
+    names = class_names(num_classes)
+    first_train = test_groups(groups, test_fraction)
+    paths, lines = {"train": [], "test": []}, {"train": [], "test": []}
+    for label, name in enumerate(names):
+        (root / "UCF-101" / name).mkdir(parents=True, exist_ok=True)
+        for group in range(groups):
+            relative = f"{name}/v_{name}_g{group + 1:02d}_c01.avi"
+            path = root / "UCF-101" / relative
             if not path.is_file():
                 # Renamed once complete: a killed run leaves no half-written video behind.
                 partial = path.with_name(f"{path.name}.partial")
-                write_video_file(partial, render_realistic_video(name, video_seed(seed, name, index), num_frames, height, width))
+                write_video_file(partial, render_realistic_video(name, video_seed(seed, group), num_frames, height, width))
                 partial.rename(path)
-            paths.append(path)
+            split = "test" if group < first_train else "train"
+            paths[split].append(path)
+            lines[split].append(relative if split == "test" else f"{relative} {label + 1}")
+    (lists / "classInd.txt").write_text("".join(f"{label + 1} {name}\n" for label, name in enumerate(names)))
+    for split, split_lines in lines.items():
+        (lists / f"{split}list01.txt").write_text("".join(f"{line}\n" for line in split_lines))
     return paths

@@ -33,29 +33,37 @@ def test_scenes_are_textured_noisy_and_shaken_and_the_object_moves_slowly():
     assert not np.array_equal(moving, still)
 
 
-def test_written_videos_are_prepared_like_user_videos(tmp_path):
+def test_written_videos_are_prepared_like_ucf101(tmp_path):
     names = CLASS_NAMES[:2]
-    paths = realistic.write_realistic_folder(tmp_path / "raw", num_classes=2, videos_per_class=3, seed=1,
-                                             num_frames=10, height=60, width=80)
-    assert [path.parent.name for path in paths] == [names[0]] * 3 + [names[1]] * 3
+    paths = realistic.write_realistic_ucf101(tmp_path / "raw", num_classes=2, groups=3, test_fraction=0.34,
+                                             seed=1, num_frames=10, height=60, width=80)
+    assert [path.parent.name for path in paths["test"]] == list(names)
+    assert [path.parent.name for path in paths["train"]] == [names[0]] * 2 + [names[1]] * 2
     assert not list((tmp_path / "raw").rglob("*.partial"))
-    decoded = read_video(str(paths[0]), 1, 0)
+    decoded = read_video(str(paths["test"][0]), 1, 0)
     assert decoded.shape == (10, 60, 80, 3)
     # Lossy codec: close to, not equal to, what was rendered.
-    rendered = realistic.render_realistic_video(names[0], realistic.video_seed(1, names[0], 0), 10, 60, 80)
+    rendered = realistic.render_realistic_video(names[0], realistic.video_seed(1, 0), 10, 60, 80)
     error = np.abs(decoded.astype(float) - rendered).mean()
     assert 0 < error < 20
     out = tmp_path / "prepared"
-    status = prepare.main(["folder", str(tmp_path / "raw"), "--out", str(out), "--validation-fraction", "0.34",
-                           "--short-side", "0", "--workers", "1"])
+    status = prepare.main(["ucf101", str(tmp_path / "raw"), "--out", str(out), "--short-side", "0", "--workers", "1"])
     assert status == 0
     info = json.loads((out / "dataset.json").read_text())
-    assert set(info["class_names"]) == set(names)
-    assert sum(split["videos"] for split in info["splits"].values()) == 6
+    assert info["class_names"] == list(names)
+    assert {split: counts["videos"] for split, counts in info["splits"].items()} == {"train": 4, "test": 2}
 
 
-def test_no_two_videos_of_a_folder_share_a_scene():
-    # A scene shared across classes would be on both sides of the per-class split.
-    seeds = {realistic.video_seed(1, name, index) for name in CLASS_NAMES for index in range(20)}
-    assert len(seeds) == len(CLASS_NAMES) * 20
-
+def test_every_class_holds_out_the_same_groups_and_a_group_is_one_scene_for_all_classes(tmp_path):
+    # Per-class splits would put a test video's scene in training under other labels.
+    paths = realistic.write_realistic_ucf101(tmp_path, num_classes=3, groups=4, test_fraction=0.5, seed=2,
+                                             num_frames=4, height=32, width=48)
+    groups = {split: {path.name.rsplit("_g", 1)[1] for path in split_paths} for split, split_paths in paths.items()}
+    assert groups == {"test": {"01_c01.avi", "02_c01.avi"}, "train": {"03_c01.avi", "04_c01.avi"}}
+    # A group is one scene in every class: another class of the group is closer than another group.
+    def first_frame(name, group):
+        return realistic.render_realistic_video(name, realistic.video_seed(2, group), 4, 32, 48)[0].astype(float)
+    assert np.abs(first_frame("still", 2) - first_frame("grow", 2)).mean() < np.abs(
+        first_frame("still", 2) - first_frame("still", 3)).mean() / 2
+    listed = (tmp_path / "ucfTrainTestlist" / "testlist01.txt").read_text().split()
+    assert listed == [f"{name}/v_{name}_g0{group}_c01.avi" for name in CLASS_NAMES[:3] for group in (1, 2)]
