@@ -11,7 +11,8 @@ Every video of the split gives `num_test_clips` evenly spaced clips, each as one
     confusion_matrix.png per_class_accuracy.png
     predictions.csv           video, true, predicted, top5 ("class:score;..."), correct
 
-Usage errors (no checkpoint, no dataset, unknown split, bad flag) exit 2 with one line.
+Usage errors (no checkpoint, no dataset, unknown split, media ids shared by several videos, bad
+flag) exit 2 with one line.
 """
 
 import pathlib
@@ -22,7 +23,7 @@ from kerasrrn.evaluation import reports, views
 from kerasrrn.evaluation.predictions import write_predictions
 from kerasrrn.runs.loading import InferenceError, load_model
 from pipelines.cli import OneLineArgumentParser, positive_int
-from pipelines.dataset import resolve_split
+from pipelines.dataset import check_media_ids, resolve_split
 
 # Up to this many classes the summary lists every class; above it, the worst ones only.
 SUMMARY_CLASSES = 10
@@ -85,7 +86,9 @@ def load(args):
     loaded = load_model(args.model, args.data, **flags.view_overrides(args))
     if loaded.data is None:
         raise InferenceError(f"--data: required to evaluate {loaded.description}")
-    return loaded, resolve_split(loaded.data.path, args.split)
+    split = resolve_split(loaded.data.path, args.split)
+    check_media_ids(loaded.data.path, split)
+    return loaded, split
 
 
 def evaluate(loaded, split, args):

@@ -10,8 +10,11 @@ every video with the video's id, for video-level (multi-clip) evaluation. Only t
 frames are JPEG-decoded.
 """
 
+import collections
 import dataclasses
+import functools
 import os
+import sys
 
 import tensorflow as tf
 
@@ -75,25 +78,90 @@ def resolve_split(data_dir, split):
     )
 
 
-def read_records(data_dir, split, shuffle, deterministic):
-    """Parsed examples of a split (`records.parse_sequence_example` dicts), interleaved over its
-    shards (shuffled when `shuffle`), cached in memory when the split is small."""
-    shards = records.list_shards(data_dir, split)
-    if not shards:
-        raise ValueError(f"{data_dir}: no shards for split {split!r}")
+def _indexed_records(shards, shuffle, deterministic):
+    """(shard file name, index in the shard, serialized example) of every record of `shards`,
+    interleaved (the shards shuffled when `shuffle`)."""
     files = tf.data.Dataset.from_tensor_slices(shards)
     if shuffle:
         files = files.shuffle(len(shards), reshuffle_each_iteration=True)
-    dataset = files.interleave(
-        tf.data.TFRecordDataset,
+
+    def indexed(shard):
+        name = tf.strings.regex_replace(shard, r"^.*/", "")
+        return tf.data.TFRecordDataset(shard).enumerate().map(lambda index, record: (name, index, record))
+
+    return files.interleave(
+        indexed,
         cycle_length=min(len(shards), 8),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=deterministic or not shuffle,
     )
-    dataset = dataset.map(records.parse_sequence_example, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def media_id_or_place(media_id, shard_name, index):
+    """`media_id`, or `<shard file name>:<index>` where it is "" (the key is optional in the TF
+    Model Garden format), so that no two records of a split share an id by lacking one."""
+    place = tf.strings.join([shard_name, tf.strings.as_string(index)], ":")
+    return tf.where(tf.equal(media_id, ""), place, media_id)
+
+
+def read_records(data_dir, split, shuffle, deterministic):
+    """Parsed examples of a split (`records.parse_sequence_example` dicts, a missing media id
+    replaced as in `media_id_or_place`), interleaved over its shards (shuffled when `shuffle`),
+    cached in memory when the split is small."""
+    shards = records.list_shards(data_dir, split)
+    if not shards:
+        raise ValueError(f"{data_dir}: no shards for split {split!r}")
+
+    def parse(shard_name, index, serialized):
+        example = records.parse_sequence_example(serialized)
+        return {**example, "media_id": media_id_or_place(example["media_id"], shard_name, index)}
+
+    dataset = _indexed_records(shards, shuffle, deterministic)
+    dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     if sum(os.path.getsize(shard) for shard in shards) < CACHE_LIMIT_BYTES:
         dataset = dataset.cache()
     return dataset
+
+
+def check_media_ids(data_dir, split):
+    """Reads the media ids of `split` (contexts only, not frames) and refuses ids that several
+    records share: video-level evaluation averages the views of each id, so they would be
+    scored as one video. Prints once per split how many records have no id.
+
+    Raises:
+        ValueError, one line naming the split and some of the shared ids.
+    """
+    _check_media_ids(str(data_dir), split)
+
+
+@functools.lru_cache(maxsize=None)
+def _check_media_ids(data_dir, split):
+    """`check_media_ids`, read once per process and split (fuse and the tuner build the same
+    split for several models); a refusal raises again each time, as it is not cached."""
+    shards = records.list_shards(data_dir, split)
+
+    def media_id(shard_name, index, serialized):
+        stored = records.parse_media_id(serialized)
+        return media_id_or_place(stored, shard_name, index), tf.equal(stored, "")
+
+    ids, num_missing = [], 0
+    dataset = _indexed_records(shards, shuffle=False, deterministic=True)
+    for batch_ids, batch_missing in dataset.map(media_id, num_parallel_calls=tf.data.AUTOTUNE).batch(4096):
+        ids.extend(batch_ids.numpy())
+        num_missing += int(tf.math.count_nonzero(batch_missing))
+    if num_missing:
+        print(
+            f"warning: {num_missing} records in split {split} of {data_dir} have no clip/media_id; "
+            "using <shard>:<index>",
+            file=sys.stderr,
+        )
+    counts = collections.Counter(ids)
+    shared = sorted(media_id.decode("utf-8", "replace") for media_id, count in counts.items() if count > 1)
+    if shared:
+        raise ValueError(
+            f"{data_dir}: split {split!r} has {len(shared)} clip/media_id values shared by several records "
+            f"({', '.join(shared[:3])}{', ...' if len(shared) > 3 else ''}): each video needs its own id"
+        )
 
 
 def _options(deterministic):
@@ -195,9 +263,13 @@ def build_dataset(data_dir, split, spec, batch_size, training):
 def build_eval_dataset(data_dir, split, spec, batch_size):
     """Every view of every video with its id, in file order, for video-level evaluation.
 
+    Raises:
+        ValueError where records of the split share an id (`check_media_ids`).
+
     Returns:
         `tf.data.Dataset` of (float32 `(B, T, S, S, 3)`, int32 labels `(B,)`, string ids `(B,)`).
     """
+    check_media_ids(data_dir, split)
     dataset = read_records(data_dir, split, shuffle=False, deterministic=True)
     dataset = dataset.map(lambda example: eval_views(example, spec), num_parallel_calls=tf.data.AUTOTUNE)
     dataset = _known_batches(dataset.unbatch().batch(batch_size), data_dir, split, spec, batch_size)

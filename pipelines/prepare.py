@@ -62,9 +62,9 @@ class UsageError(Exception):
 def list_source(args):
     """The `SourceListing` for the chosen source."""
     if args.source == "ucf101":
-        return list_ucf101(args.root, args.split)
+        return list_ucf101(args.root, args.split, args.videos, args.splits)
     if args.source == "hmdb51":
-        return list_hmdb51(args.root, args.split)
+        return list_hmdb51(args.root, args.split, args.videos, args.splits)
     if args.source == "folder":
         return list_folder(args.root, args.validation_fraction, args.group_pattern)
     return list_tfds(args.name, args.root)
@@ -448,6 +448,12 @@ def build_parser():
         if source in ("ucf101", "hmdb51"):
             sub.add_argument(
                 "--split", type=bounded(int, 1, 3, "1, 2 or 3"), default=1, help="official split"
+            )
+            sub.add_argument(
+                "--videos", metavar="DIR", help="folder of the class folders (default: searched under ROOT)"
+            )
+            sub.add_argument(
+                "--splits", metavar="DIR", help="folder of the split files (default: searched under ROOT)"
             )
         if source == "folder":
             sub.add_argument(

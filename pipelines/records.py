@@ -114,7 +114,8 @@ def parse_sequence_example(serialized):
 
     Returns:
         dict with `frames` (tf.string `(N,)`, JPEG bytes), `label` (int64 scalar),
-        `label_text` (string scalar) and `media_id` (string scalar).
+        `label_text` (string scalar) and `media_id` (string scalar, "" where the example has
+        none: `pipelines.dataset.read_records` gives those their place in the split instead).
     """
     # TensorFlow (3.6 s to import) only for readers: `prepare` writes shards without it.
     import tensorflow as tf
@@ -134,6 +135,23 @@ def parse_sequence_example(serialized):
         "label_text": context[LABEL_TEXT_KEY],
         "media_id": context[MEDIA_ID_KEY],
     }
+
+
+def parse_media_id(serialized):
+    """The `clip/media_id` of one serialized example inside a tf.data pipeline, without
+    copying its frames.
+
+    Returns:
+        string scalar, "" for an example without one (the key is optional in the TF Model
+        Garden format).
+    """
+    # As in `parse_sequence_example`: TensorFlow only for readers.
+    import tensorflow as tf
+
+    context, _ = tf.io.parse_single_sequence_example(
+        serialized, context_features={MEDIA_ID_KEY: tf.io.FixedLenFeature([], tf.string, default_value="")}
+    )
+    return context[MEDIA_ID_KEY]
 
 
 def shard_filename(split, shard_index, num_shards):

@@ -5,7 +5,7 @@ import pathlib
 
 from kerasrrn.evaluation import views
 from pipelines import records
-from pipelines.dataset import ClipSpec, build_dataset, build_eval_dataset, resolve_split
+from pipelines.dataset import ClipSpec, build_dataset, build_eval_dataset, check_media_ids, resolve_split
 from pipelines.sources import synthetic
 
 
@@ -29,7 +29,8 @@ class RunData:
 
     @classmethod
     def open(cls, path, spec, train_split=None, val_split=None):
-        """Reads `path/dataset.json` and resolves the splits that are given.
+        """Reads `path/dataset.json` and resolves the splits that are given; the validation
+        split's media ids are checked now (`check_media_ids`), not after training.
 
         Raises:
             FileNotFoundError or ValueError, one line naming the dataset or the split.
@@ -37,6 +38,8 @@ class RunData:
         path = pathlib.Path(path)
         info = records.read_dataset_info(path)
         resolved = [resolve_split(path, split) if split else None for split in (train_split, val_split)]
+        if resolved[1]:
+            check_media_ids(path, resolved[1])
         return cls(path, info, spec, *resolved)
 
     @property

@@ -5,6 +5,10 @@ Layout under `root` (the official archives extracted there):
     <class>/<video>.avi
     testTrainMulti_7030_splits/<class>_test_split<N>.txt     "<video>.avi 1"
 
+The class folders may also lie in `hmdb51_org/`, and mmaction2 keeps them as `videos/<class>/`
+with the split files in `annotations/`; `--videos` and `--splits` name the two folders where
+they lie elsewhere.
+
 In a split file 1 marks a training video, 2 a test video and 0 a video unused in that split.
 Classes are the sorted class names of the split files; labels index them. A listed video that
 does not exist is reported in `SourceListing.problems`; a malformed line is an error naming the
@@ -15,26 +19,36 @@ import pathlib
 import re
 
 from pipelines.sources import SourceListing, VideoItem
+from pipelines.sources.layouts import find_layout, none_found
 from pipelines.sources.ucf101 import listed_but_missing
 
 SPLITS_DIR = "testTrainMulti_7030_splits"
+# (videos, split files) under ROOT, most specific first: ROOT itself holds the class folders in
+# the official layout, so it comes last.
+LAYOUTS = [("hmdb51_org", SPLITS_DIR), ("videos", "annotations"), (".", SPLITS_DIR)]
 SPLIT_OF_MARK = {"1": "train", "2": "test"}
 
 
-def list_hmdb51(root, split=1):
+def list_hmdb51(root, split=1, videos=None, splits=None):
     """Lists HMDB51 for one official split.
 
     Args:
-        root: str or path-like, the folder holding the class folders and
-            `testTrainMulti_7030_splits/`.
+        root: str or path-like, the folder holding the class folders (or `hmdb51_org/` holding
+            them) and `testTrainMulti_7030_splits/`, or mmaction2's `videos/` and `annotations/`.
         split: int, 1, 2 or 3.
+        videos, splits: str or None, the class folders' and the split files' folders where
+            they lie elsewhere (`--videos`, `--splits`).
 
     Returns:
         `SourceListing` with the classes of the split files and splits `train` and `test`.
+
+    Raises:
+        FileNotFoundError, one line, where the split files are missing or none of the listed
+        videos exists.
     """
     if split not in (1, 2, 3):
         raise ValueError(f"HMDB51 has the official splits 1, 2 and 3. Received: split={split}")
-    splits_dir = pathlib.Path(root) / SPLITS_DIR
+    videos_dir, splits_dir = find_layout(root, LAYOUTS, videos, splits)
     pattern = re.compile(rf"(.+)_test_split{split}\.txt")
     split_files = {
         match.group(1): path
@@ -60,7 +74,7 @@ def list_hmdb51(root, split=1):
                 )
             if fields[1] == "0":
                 continue
-            video = pathlib.Path(root) / class_name / fields[0]
+            video = videos_dir / class_name / fields[0]
             if not video.is_file():
                 problems.append(listed_but_missing(video, split_file, number))
                 continue
@@ -68,4 +82,6 @@ def list_hmdb51(root, split=1):
             splits[SPLIT_OF_MARK[fields[1]]].append(
                 VideoItem(media_id=media_id, label=label, path=str(video))
             )
+    if problems and not any(splits.values()):
+        raise none_found(videos_dir, [problem["path"] for problem in problems])
     return SourceListing(class_names=class_names, splits=splits, problems=problems)

@@ -7,6 +7,9 @@ Layout under `root` (the two official archives extracted side by side):
     ucfTrainTestlist/trainlist0N.txt         "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1"
     ucfTrainTestlist/testlist0N.txt          "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi"
 
+mmaction2 keeps the same files as `videos/<Class>/*.avi` and `annotations/*.txt`; `--videos`
+and `--splits` name the two folders where they lie elsewhere.
+
 Labels are 0-based (`classInd` index - 1). Test lines carry no label: it comes from the class
 folder. A listed video that does not exist is reported in `SourceListing.problems`; a class
 name or label that contradicts `classInd.txt` is an error naming the split file and line.
@@ -15,9 +18,10 @@ name or label that contradicts `classInd.txt` is an error naming the split file 
 import pathlib
 
 from pipelines.sources import SourceListing, VideoItem
+from pipelines.sources.layouts import find_layout, none_found
 
-SPLITS_DIR = "ucfTrainTestlist"
-VIDEOS_DIR = "UCF-101"
+# (videos, split files) under ROOT: the official archives extracted side by side; mmaction2's.
+LAYOUTS = [("UCF-101", "ucfTrainTestlist"), ("videos", "annotations")]
 
 
 def _lines(path):
@@ -79,23 +83,31 @@ def _read_split_file(path, videos_dir, class_names, problems):
     return items
 
 
-def list_ucf101(root, split=1):
+def list_ucf101(root, split=1, videos=None, splits=None):
     """Lists UCF-101 for one official split.
 
     Args:
-        root: str or path-like, the folder holding `UCF-101/` and `ucfTrainTestlist/`.
+        root: str or path-like, the folder holding `UCF-101/` and `ucfTrainTestlist/`, or
+            mmaction2's `videos/` and `annotations/`.
         split: int, 1, 2 or 3.
+        videos, splits: str or None, the class folders' and the split files' folders where
+            they lie elsewhere (`--videos`, `--splits`).
 
     Returns:
         `SourceListing` with 101 classes (as many as `classInd.txt` names) and splits `train`
         and `test`.
+
+    Raises:
+        FileNotFoundError, one line, where the split files are missing or none of the listed
+        videos exists.
     """
     if split not in (1, 2, 3):
         raise ValueError(f"UCF-101 has the official splits 1, 2 and 3. Received: split={split}")
-    root = pathlib.Path(root)
-    splits_dir, videos_dir = root / SPLITS_DIR, root / VIDEOS_DIR
+    videos_dir, splits_dir = find_layout(root, LAYOUTS, videos, splits)
     if not videos_dir.is_dir():
-        raise FileNotFoundError(f"{videos_dir} not found: expected the extracted UCF101.rar")
+        raise FileNotFoundError(
+            f"{videos_dir} not found: expected the extracted UCF101.rar (or --videos DIR)"
+        )
     class_names = read_class_index(splits_dir / "classInd.txt")
     problems = []
     splits = {
@@ -104,4 +116,6 @@ def list_ucf101(root, split=1):
         )
         for name in ("train", "test")
     }
+    if problems and not any(splits.values()):
+        raise none_found(videos_dir, [problem["path"] for problem in problems])
     return SourceListing(class_names=class_names, splits=splits, problems=problems)

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import pathlib
 import shutil
 
 import numpy as np
@@ -11,6 +12,7 @@ from kerasrrn import evaluate
 from pipelines import records
 
 from tests.kerasrrn.tiny_run import CLIP_LENGTH, IMAGE_SIZE, NUM_TEST_CLIPS
+from tests.pipelines.test_records import write_tf_shards
 
 
 def run_evaluate(model_path, out, *flags):
@@ -110,6 +112,47 @@ def test_a_missing_dataset_is_a_usage_error(tiny_run, tmp_path, capsys):
 
 def test_an_unknown_split_is_a_usage_error(tiny_run, capsys):
     assert_usage_error(capsys, [str(tiny_run), "--split", "holdout"], "holdout", "validation")
+
+
+def model_garden_copy(run_path, out, media_id):
+    """The run's dataset with its validation videos written again as TF Model Garden writes
+    them (`tf.train.SequenceExample`, no label text), in two shards; `media_id(index)` gives
+    the id of the index-th video, None for none."""
+    import tensorflow as tf
+
+    shutil.copytree(run_path.parent / "data", out)
+    shards = records.list_shards(out, "validation")
+    examples = [tf.train.SequenceExample.FromString(record.numpy()) for record in tf.data.TFRecordDataset(shards)]
+    for shard in shards:
+        pathlib.Path(shard).unlink()
+    videos = []
+    for index, example in enumerate(examples):
+        frames = example.feature_lists.feature_list[records.FRAMES_KEY].feature
+        label = example.context.feature[records.LABEL_KEY].int64_list.value[0]
+        videos.append(([frame.bytes_list.value[0] for frame in frames], label, None, media_id(index)))
+    write_tf_shards(out, "validation", [videos[0::2], videos[1::2]])
+    return out
+
+
+def test_videos_without_media_ids_are_evaluated_one_by_one(tiny_run, tmp_path, capsys):
+    data = model_garden_copy(tiny_run, tmp_path / "data", lambda index: None)
+    metrics, rows = run_evaluate(tiny_run, tmp_path / "eval", "--data", str(data))
+    videos = validation_videos(tiny_run)
+    assert metrics["num_samples"] == len({row["video"] for row in rows}) == videos
+    assert {row["video"].split(":")[0] for row in rows} == {
+        records.shard_filename("validation", index, 2) for index in range(2)
+    }
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "clip/media_id" in line]
+    assert warnings == [
+        f"warning: {videos} records in split validation of {data} have no clip/media_id; using <shard>:<index>"
+    ]
+
+
+def test_videos_sharing_a_media_id_are_a_usage_error(tiny_run, tmp_path, capsys):
+    data = model_garden_copy(tiny_run, tmp_path / "data", lambda index: "twin" if index < 2 else f"v{index}")
+    assert_usage_error(
+        capsys, [str(tiny_run), "--data", str(data), "--split", "validation"], "'validation'", "twin"
+    )
 
 
 @pytest.fixture(scope="module")

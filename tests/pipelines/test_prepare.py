@@ -2,6 +2,7 @@
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import tensorflow as tf
 from pipelines import prepare, records
 from tests.pipelines.video_fixtures import (
     frame_colour,
+    make_hmdb51_tree,
     make_tfds_dataset,
     make_ucf101_tree,
     truncate,
@@ -267,3 +269,75 @@ def test_usage_errors_exit_2_with_one_line_naming_the_flag(
         prepare.main(argv)
     error = capsys.readouterr().err
     assert exit.value.code == 2 and named in error and error.count("\n") == 1
+
+
+def assert_same_records(outs):
+    """Every prepared dataset in `outs` holds the records of the first, split by split."""
+    for split in ("train", "test"):
+        reference = read_examples(outs[0], split)
+        assert reference
+        for out in outs[1:]:
+            examples = read_examples(out, split)
+            assert sorted(examples) == sorted(reference)
+            for media_id, (label, label_text, frames) in examples.items():
+                assert (label, label_text) == reference[media_id][:2]
+                np.testing.assert_array_equal(frames, reference[media_id][2])
+
+
+def relocate(official, root, moves):
+    """A copy of the `official` tree under `root` with folders moved: {from: to}, relative."""
+    for source, target in moves.items():
+        shutil.copytree(official / source, root / target)
+    return root
+
+
+def test_ucf101_layouts_prepare_to_the_same_records(tmp_path):
+    official = tmp_path / "official"
+    make_ucf101_tree(official)
+    mmaction2 = relocate(
+        official, tmp_path / "mmaction2", {"UCF-101": "videos", "ucfTrainTestlist": "annotations"}
+    )
+    elsewhere = relocate(
+        official, tmp_path / "elsewhere", {"UCF-101": "clips", "ucfTrainTestlist": "lists"}
+    )
+    outs = [tmp_path / name for name in ("out-official", "out-mmaction2", "out-flags")]
+    assert run("ucf101", official, outs[0]) == 0
+    assert run("ucf101", mmaction2, outs[1]) == 0
+    flags = ["--videos", str(elsewhere / "clips"), "--splits", str(elsewhere / "lists")]
+    assert run("ucf101", tmp_path, outs[2], *flags) == 0
+    assert_same_records(outs)
+
+
+def test_hmdb51_layouts_prepare_to_the_same_records(tmp_path):
+    official = tmp_path / "official"
+    make_hmdb51_tree(
+        official, {"wave": {"w1.avi": 1, "w2.avi": 2}, "brush_hair": {"b1.avi": 2, "b2.avi": 1}}
+    )
+    splits_dir = "testTrainMulti_7030_splits"
+    classes = {"wave": "hmdb51_org/wave", "brush_hair": "hmdb51_org/brush_hair", splits_dir: splits_dir}
+    hmdb51_org = relocate(official, tmp_path / "hmdb51_org", classes)
+    mmaction2 = relocate(official, tmp_path / "mmaction2", {
+        "wave": "videos/wave", "brush_hair": "videos/brush_hair", splits_dir: "annotations"
+    })
+    outs = [tmp_path / name for name in ("out-official", "out-hmdb51_org", "out-mmaction2", "out-flags")]
+    assert run("hmdb51", official, outs[0]) == 0
+    assert run("hmdb51", hmdb51_org, outs[1]) == 0
+    assert run("hmdb51", mmaction2, outs[2]) == 0
+    assert run("hmdb51", tmp_path, outs[3], "--videos", str(hmdb51_org / "hmdb51_org"),
+               "--splits", str(mmaction2 / "annotations")) == 0
+    assert_same_records(outs)
+
+
+def test_no_listed_video_found_stops_with_one_line(tmp_path, capsys):
+    make_ucf101_tree(tmp_path / "nested")
+    # An archive extracted into a folder of its own name: UCF-101/UCF-101/<Class>/.
+    root = relocate(
+        tmp_path / "nested", tmp_path / "root",
+        {"UCF-101": "UCF-101/UCF-101", "ucfTrainTestlist": "ucfTrainTestlist"},
+    )
+    assert run("ucf101", root, tmp_path / "out") == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1, error
+    assert f"none of the 6 listed videos is in {root / 'UCF-101'}" in error
+    assert "found there instead: UCF-101" in error
+    assert not (tmp_path / "out" / records.DATASET_JSON).exists()

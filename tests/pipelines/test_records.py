@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipelines import records
+from pipelines import dataset, records
 from tests.pipelines.video_fixtures import write_video
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -22,22 +22,20 @@ RANDOM_FRAMES = [
 ]
 
 
-def tf_sequence_example(jpeg_frames, label, label_text, media_id):
-    """The reference: the same example built from TensorFlow's protobuf classes."""
+def tf_sequence_example(jpeg_frames, label, label_text=None, media_id=None):
+    """The reference: the same example built from TensorFlow's protobuf classes, as TF Model
+    Garden's `tfexample_utils` writes it (`label_text`, `media_id`: None leaves the key out)."""
 
     def bytes_feature(value):
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
-    context = tf.train.Features(
-        feature={
-            records.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-            records.LABEL_TEXT_KEY: bytes_feature(label_text.encode("utf-8")),
-            records.MEDIA_ID_KEY: bytes_feature(media_id.encode("utf-8")),
-        }
-    )
+    context = {records.LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label]))}
+    for key, text in ((records.LABEL_TEXT_KEY, label_text), (records.MEDIA_ID_KEY, media_id)):
+        if text is not None:
+            context[key] = bytes_feature(text.encode("utf-8"))
     frames = tf.train.FeatureList(feature=[bytes_feature(jpeg) for jpeg in jpeg_frames])
     return tf.train.SequenceExample(
-        context=context,
+        context=tf.train.Features(feature=context),
         feature_lists=tf.train.FeatureLists(feature_list={records.FRAMES_KEY: frames}),
     )
 
@@ -107,6 +105,50 @@ def test_a_written_shard_reads_back_through_tf_data(tmp_path):
         for example in parsed
     ]
     assert read == videos
+
+
+def write_tf_shards(data_dir, split, shards):
+    """Writes `shards` (lists of `tf_sequence_example` argument tuples) with TensorFlow's own
+    writer, as a TF Model Garden user has them."""
+    for shard_index, videos in enumerate(shards):
+        path = data_dir / records.shard_filename(split, shard_index, len(shards))
+        with tf.io.TFRecordWriter(str(path)) as writer:
+            for video in videos:
+                writer.write(tf_sequence_example(*video).SerializeToString())
+
+
+def read_media_ids(data_dir, split):
+    examples = dataset.read_records(data_dir, split, shuffle=False, deterministic=True)
+    return [example["media_id"].numpy().decode() for example in examples]
+
+
+def test_records_without_media_id_get_their_place_in_the_split(tmp_path, capsys):
+    write_tf_shards(tmp_path, "test", [
+        [([b"a"], 0), ([b"b"], 1, "jump"), ([b"c"], 0, None, "kept")],
+        [([b"d"], 1), ([b"e"], 0, "run")],
+    ])
+    first, second = (records.shard_filename("test", index, 2) for index in range(2))
+    assert read_media_ids(tmp_path, "test") == [
+        f"{first}:0", f"{second}:0", f"{first}:1", f"{second}:1", "kept"
+    ]
+    dataset.check_media_ids(tmp_path, "test")
+    dataset.check_media_ids(tmp_path, "test")
+    warning = capsys.readouterr().err
+    assert warning == (
+        f"warning: 4 records in split test of {tmp_path} have no clip/media_id; using <shard>:<index>\n"
+    )
+
+
+def test_media_ids_shared_by_several_records_are_refused(tmp_path):
+    write_tf_shards(tmp_path, "test", [
+        [([b"a"], 0, None, "twin"), ([b"b"], 1, None, "other")],
+        [([b"c"], 1, None, "twin"), ([b"d"], 0, None, "other"), ([b"e"], 0, None, "single")],
+    ])
+    with pytest.raises(ValueError) as error:
+        dataset.check_media_ids(tmp_path, "test")
+    message = str(error.value)
+    assert "\n" not in message and "split 'test'" in message and "2 clip/media_id values" in message
+    assert "(other, twin)" in message and str(tmp_path) in message
 
 
 @pytest.mark.parametrize("where", ["length", "length checksum", "data", "data checksum"])
