@@ -24,6 +24,10 @@ BOTTLENECK_DEPTHS = (50, 101, 152)
 STAGE_NAMES = ("conv2", "conv3", "conv4", "conv5")
 STAGE_FILTERS = (64, 128, 256, 512)
 BN_EPSILON = 1.001e-5
+# Our choice, not keras.applications' 0.99: video datasets give few steps per epoch (360
+# clips of 16 = 22), and at 0.99 the moving statistics lag the weights for the first ~10
+# epochs, so validation (and the best checkpoint) sees a broken network (BENCHMARKS.md).
+BN_MOMENTUM = 0.9
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +98,11 @@ def _changes_shape(depth, unit):
     return depth in BOTTLENECK_DEPTHS or not unit.startswith("conv2")
 
 
+def batch_norm(name):
+    """The backbone's BatchNormalization layer (`BN_EPSILON`, `BN_MOMENTUM`), named `name`."""
+    return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+
+
 def scaled_filters(filters, width):
     """Channel count after the width multiplier (at least 8)."""
     return max(8, int(round(filters * width)))
@@ -128,7 +137,7 @@ def resnet_stages(frames, depth=50, width=1.0, skips=None, clip_length=None, las
 
     x = keras.layers.ZeroPadding2D(padding=3, name="conv1_pad")(frames)
     x = keras.layers.Conv2D(scaled_filters(64, width), 7, strides=2, name="conv1_conv")(x)
-    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name="conv1_bn")(x)
+    x = batch_norm("conv1_bn")(x)
     x = keras.layers.Activation("relu", name="conv1_relu")(x)
     x = keras.layers.ZeroPadding2D(padding=1, name="pool1_pad")(x)
     x = keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
@@ -187,15 +196,15 @@ def bottleneck_unit(x, filters, stride, projects, name, skip=None):
     shortcut = x
     if projects:
         shortcut = keras.layers.Conv2D(4 * filters, 1, strides=stride, name=f"{name}_0_conv")(x)
-        shortcut = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_0_bn")(shortcut)
+        shortcut = batch_norm(f"{name}_0_bn")(shortcut)
     x = keras.layers.Conv2D(filters, 1, strides=stride, name=f"{name}_1_conv")(x)
-    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_1_bn")(x)
+    x = batch_norm(f"{name}_1_bn")(x)
     x = keras.layers.Activation("relu", name=f"{name}_1_relu")(x)
     x = keras.layers.Conv2D(filters, 3, padding="same", name=f"{name}_2_conv")(x)
-    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_2_bn")(x)
+    x = batch_norm(f"{name}_2_bn")(x)
     x = keras.layers.Activation("relu", name=f"{name}_2_relu")(x)
     x = keras.layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
-    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_3_bn")(x)
+    x = batch_norm(f"{name}_3_bn")(x)
     return _merge(shortcut, x, skip, name)
 
 
@@ -207,12 +216,12 @@ def basic_unit(x, filters, stride, projects, name, skip=None):
     shortcut = x
     if projects:
         shortcut = keras.layers.Conv2D(filters, 1, strides=stride, name=f"{name}_0_conv")(x)
-        shortcut = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_0_bn")(shortcut)
+        shortcut = batch_norm(f"{name}_0_bn")(shortcut)
     x = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", name=f"{name}_1_conv")(x)
-    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_1_bn")(x)
+    x = batch_norm(f"{name}_1_bn")(x)
     x = keras.layers.Activation("relu", name=f"{name}_1_relu")(x)
     x = keras.layers.Conv2D(filters, 3, padding="same", name=f"{name}_2_conv")(x)
-    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_2_bn")(x)
+    x = batch_norm(f"{name}_2_bn")(x)
     return _merge(shortcut, x, skip, name)
 
 
