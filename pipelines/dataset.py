@@ -19,6 +19,8 @@ from pipelines import clips, records
 
 # Parsed splits smaller than this are cached in memory after the first epoch.
 CACHE_LIMIT_BYTES = 1 << 30
+# Starts the message of the error a label outside the dataset's classes raises when read.
+LABEL_ERROR = "a label outside the classes"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,10 +92,39 @@ def read_records(data_dir, split, shuffle, deterministic):
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=deterministic or not shuffle,
     )
-    dataset = dataset.map(records.parse_sequence_example, num_parallel_calls=tf.data.AUTOTUNE)
+    num_classes = len(records.read_dataset_info(data_dir)["class_names"])
+    # No quotes: TensorFlow escapes them in the error it raises.
+    where = (f"{LABEL_ERROR} in {data_dir}, split {split}: dataset.json lists {num_classes}, "
+             f"expected labels 0..{num_classes - 1}")
+    dataset = dataset.map(
+        lambda serialized: checked_label(records.parse_sequence_example(serialized), num_classes, where),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
     if sum(os.path.getsize(shard) for shard in shards) < CACHE_LIMIT_BYTES:
         dataset = dataset.cache()
     return dataset
+
+
+def checked_label(example, num_classes, message):
+    """`example` (a parsed dict) once its label is asserted to lie in `[0, num_classes)`: an
+    out-of-range label would otherwise train silently as an all-zero target."""
+    label = example["label"]
+    checks = [
+        tf.debugging.assert_non_negative(label, message=message),
+        tf.debugging.assert_less(label, tf.constant(num_classes, label.dtype), message=message),
+    ]
+    with tf.control_dependencies(checks):
+        return dict(example, label=tf.identity(label))
+
+
+def label_error(error):
+    """The one-line message of a `tf.errors.InvalidArgumentError` raised by `checked_label`,
+    None for any other error."""
+    text = str(error)
+    start = text.find(LABEL_ERROR)
+    if start < 0:
+        return None
+    return text[start:].splitlines()[0].split("]")[0].strip()
 
 
 def _options(deterministic):
