@@ -1,13 +1,15 @@
-"""Fault injection for `python -m pipelines.prepare` (issue #14), end to end on generated videos.
+"""Fault injection for `python -m pipelines.prepare` and `python -m kerasrrn.fit` (issue #14),
+end to end on generated videos.
 
     python benchmarks/fault_matrix.py [--keep DIR]
 
 Each case runs the real command in a subprocess against a tiny generated folder dataset: a full
 disk (a 1 MiB tmpfs when `mount` is allowed, else the case says so), re-runs with another shard
 plan or validation split, broken symlinks and loops, a video whose frame size changes, bad
-flags, a worker killed with SIGKILL (as the OOM killer would) and the main process killed.
-Prints `case | expected | observed | ok`; every case is bounded by a timeout (about a minute in
-all on 2 cores).
+flags, a worker killed with SIGKILL (as the OOM killer would) and the main process killed; then
+a tiny `fit` SIGKILLed during its final evaluation and during its automatic export, and re-run.
+Prints `case | expected | observed | ok`; every case is bounded by a timeout (about four
+minutes in all on 2 cores).
 """
 
 import argparse
@@ -18,13 +20,16 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from tests.kerasrrn.tiny_run import tiny_run_argv  # noqa: E402
 from tests.pipelines.video_fixtures import write_size_changing_video, write_video  # noqa: E402
 
 PREPARE = [sys.executable, "-m", "pipelines.prepare", "folder"]
+FIT = [sys.executable, "-m", "kerasrrn.fit"]
 TIMEOUT_S = 120
 
 
@@ -169,6 +174,61 @@ def case_kill_main(work, big_tree):
     return f"{len(workers)} workers, alive after 10 s: {sum(map(alive, workers))}"
 
 
+def fit_killed(work, name, line_start, export, killed_when=lambda: True):
+    """Runs a tiny `fit` in `work` and SIGKILLs it once it printed a line starting with
+    `line_start` and `killed_when()` holds (bounded by TIMEOUT_S).
+
+    Returns:
+        (the command, to re-run it in `work`; whether it was killed).
+    """
+    argv = [*FIT, *tiny_run_argv(work, name)]
+    if export:
+        argv.remove("--no-export")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(pathlib.Path(__file__).resolve().parents[1])}
+    process = subprocess.Popen(argv, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    watchdog = threading.Timer(TIMEOUT_S, process.kill)
+    watchdog.start()
+    killed = False
+    for line in process.stdout:
+        if line.startswith(line_start):
+            deadline = time.monotonic() + TIMEOUT_S
+            while not killed_when() and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            killed = process.poll() is None
+            process.kill()
+            break
+    process.wait()
+    watchdog.cancel()
+    return argv, killed
+
+
+def rerun(work, argv):
+    """Re-runs `argv` in `work`; returns (exit code, whether it trained again)."""
+    done = subprocess.run(argv, cwd=work, capture_output=True, text=True, timeout=TIMEOUT_S * 2)
+    return done.returncode, "Training finished earlier" not in done.stdout
+
+
+def case_fit_kill_evaluation(work, tree):
+    argv, killed = fit_killed(work, "killed_evaluating", "Evaluating the best checkpoint", export=False)
+    run = work / "killed_evaluating"
+    history = (run / "history.csv").read_text()
+    code, retrained = rerun(work, argv)
+    return (f"killed: {killed}, re-run exit {code}, retrained: {retrained}, history kept: "
+            f"{(run / 'history.csv').read_text() == history}, metrics: {(run / 'metrics.json').is_file()}, "
+            f"backup left: {(run / 'backup').exists()}")
+
+
+def case_fit_kill_export(work, tree):
+    model_path = work / "saved_models" / "killed_exporting"
+    argv, killed = fit_killed(work, "killed_exporting", "TensorBoard:", export=True,
+                              killed_when=lambda: any(model_path.glob(".*.tmp-*")))
+    stale = len(list(model_path.glob(".*.tmp-*")))
+    code, retrained = rerun(work, argv)
+    return (f"killed: {killed} ({stale} staging dir), re-run exit {code}, retrained: {retrained}, "
+            f"versions: {sorted(path.name for path in model_path.iterdir() if path.name.isdigit())}, "
+            f"staging left: {len(list(model_path.glob('.*.tmp-*')))}")
+
+
 CASES = [
     ("disk full (1 MiB tmpfs)", "exit 1, one 'no space left' line, no tmp, no unfinished sidecar", case_no_space),
     ("re-run, other --shards-per-split", "exit 2, one line, first set untouched", case_other_plan),
@@ -178,12 +238,15 @@ CASES = [
     ("--group-pattern '(' / --out a file", "exit 2 / exit 2, one line each", case_bad_flags),
     ("worker SIGKILLed", "exit 1, one line, no traceback, re-run 0", case_kill_worker),
     ("main process SIGKILLed", "workers gone", case_kill_main),
+    ("fit SIGKILLed while evaluating", "re-run exit 0, not retrained, history kept, no backup", case_fit_kill_evaluation),
+    ("fit SIGKILLed while exporting", "re-run exit 0, not retrained, version 1, no staging", case_fit_kill_export),
 ]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", help="work in DIR and keep it (default: a temporary folder)")
+    parser.add_argument("--only", help="run the cases whose name contains this text")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with tempfile.TemporaryDirectory() as temporary:
@@ -193,6 +256,8 @@ def main():
         big_tree = make_tree(work / "big_tree", videos_per_class=15, size=(640, 480), num_frames=15)
         print("case | expected | observed", flush=True)
         for name, expected, function in CASES:
+            if args.only and args.only not in name:
+                continue
             try:
                 observed = function(work, big_tree if "SIGKILL" in name or "disk" in name else tree)
             except Exception as error:  # noqa: BLE001 - a broken case is a row, not a crash

@@ -22,7 +22,7 @@ from kerasrrn.cli import flags
 from kerasrrn.evaluation import reports, views
 from kerasrrn.evaluation.predictions import write_predictions
 from kerasrrn.runs.loading import InferenceError, load_model
-from pipelines.cli import OneLineArgumentParser, positive_int
+from pipelines.cli import OneLineArgumentParser, directory_path, positive_int
 from pipelines.dataset import check_media_ids, resolve_split
 
 # Up to this many classes the summary lists every class; above it, the worst ones only.
@@ -41,7 +41,7 @@ def build_parser():
     parser.add_argument("--split", default="test", help="split to evaluate (default: test)")
     parser.add_argument("--batch-size", type=positive_int, metavar="B",
                         help="views per batch (default: the run's batch size, or 16)")
-    parser.add_argument("--out", metavar="DIR",
+    parser.add_argument("--out", metavar="DIR", type=directory_path,
                         help="output folder (default: RUN_DIR/eval or ./eval-<saved model name>)")
     parser.add_argument("--verbose", type=int, choices=(0, 1), default=1,
                         help="1 shows a progress bar (default: 1)")

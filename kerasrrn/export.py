@@ -20,7 +20,10 @@ Both return `probabilities` float32 `(batch, C)`, `top_classes` string `(batch, 
 
 The version is written under a hidden temporary name, reloaded in a fresh Python process that
 imports only TensorFlow, compared with the Keras model, and only then renamed to its number, so
-TF Serving never sees a partial or unverified version.
+TF Serving never sees a partial or unverified version. Versions are world-readable (directories
+0755, files 0644) for a server running as another user. The staging directory of a killed
+export is deleted by the next export to the same name; two concurrent exports with the default
+version take consecutive numbers.
 
 The run is loaded by `kerasrrn.runs.loading.load_model` (`checkpoints/best.keras`, falling back
 to `last.keras`; class names from the run's `dataset.json`), so export, `evaluate` and `predict`
@@ -42,7 +45,7 @@ import tensorflow as tf
 
 from kerasrrn.runs.layout import RunLayout
 from kerasrrn.runs.loading import LABELS_ASSET, load_model
-from pipelines.cli import OneLineArgumentParser
+from pipelines.cli import OneLineArgumentParser, directory_path
 from pipelines.clips import clip_span
 from pipelines.dataset import video_views
 
@@ -50,6 +53,8 @@ LABELS_FILE = LABELS_ASSET.name
 MODELS_CONFIG = "models.config"
 MAX_TOP_K = 5
 VALID_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# `.<version>.tmp-<pid>-<random>`: hidden and non-numeric, so TF Serving ignores it.
+STAGING = re.compile(r"\.\d+\.tmp-(\d+)-")
 # Mixed precision: eager Keras and the reloaded graph may order float16 sums differently;
 # probabilities near 1 keep about 3 significant digits in float16.
 TOLERANCE = {"float32": 1e-5, "mixed": 1e-3}
@@ -95,6 +100,59 @@ def _version_dirs(model_path):
     if not model_path.is_dir():
         return []
     return [child for child in model_path.iterdir() if child.is_dir() and child.name.isdigit()]
+
+
+def remove_stale_staging(model_path):
+    """Deletes the staging directories under `model_path` whose export process is gone (killed
+    while exporting); those of running exports are kept."""
+    model_path = pathlib.Path(model_path)
+    for child in model_path.iterdir() if model_path.is_dir() else ():
+        match = STAGING.match(child.name)
+        if match and child.is_dir() and not _process_exists(int(match.group(1))):
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def _process_exists(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def make_world_readable(path):
+    """Directories 0755 and files 0644 under `path` (included), whatever the umask."""
+    path = pathlib.Path(path)
+    path.chmod(0o755)
+    for root, directories, files in os.walk(path):
+        for name in directories:
+            os.chmod(os.path.join(root, name), 0o755)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o644)
+
+
+def publish_version(saved_model_path, model_path, version, explicit):
+    """Renames the verified `saved_model_path` to `<model_path>/<version>`. A version that
+    another export took meanwhile is never replaced: an `explicit` one is refused, the default
+    one moves on to the next free number.
+
+    Returns:
+        pathlib.Path of the version directory.
+    """
+    while True:
+        version_path = model_path / str(version)
+        if not version_path.exists():
+            try:
+                saved_model_path.rename(version_path)
+                return version_path
+            except OSError:
+                if not version_path.exists():
+                    raise
+        if explicit:
+            raise ExportError(f"--version {version}: {version_path} was written by another export meanwhile")
+        version = next_version(model_path)
 
 
 def build_archive(model, spec, labels_path):
@@ -295,7 +353,11 @@ def export_run(run_path, out_dir="saved_models", name=None, version=None, verify
     if not VALID_NAME.fullmatch(name):
         raise ExportError(f"--name {name!r}: expected letters, digits, '.', '_' or '-'")
     model_path = pathlib.Path(out_dir) / name
-    version = next_version(model_path) if version is None else version
+    for path in (pathlib.Path(out_dir), model_path):
+        if path.exists() and not path.is_dir():
+            raise ExportError(f"--out {out_dir}: {path} exists and is not a directory")
+    explicit = version is not None
+    version = version if explicit else next_version(model_path)
     if not isinstance(version, int) or version < 1:
         raise ExportError(f"--version {version!r}: expected an integer >= 1")
     version_path = model_path / str(version)
@@ -305,22 +367,22 @@ def export_run(run_path, out_dir="saved_models", name=None, version=None, verify
     loaded = load_model(run_path)
     model, spec, class_names = loaded.model, loaded.spec, loaded.class_names
     model_path.mkdir(parents=True, exist_ok=True)
-    # Hidden and non-numeric: TF Serving ignores it until the rename.
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=model_path))
+    remove_stale_staging(model_path)
+    # Holds the SavedModel and its labels file, so that a kill leaves nothing elsewhere.
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{version}.tmp-{os.getpid()}-", dir=model_path))
     try:
-        with tempfile.TemporaryDirectory(prefix="kerasrrn-labels-") as labels_dir:
-            labels_path = pathlib.Path(labels_dir) / LABELS_FILE
-            labels_path.write_text("".join(f"{class_name}\n" for class_name in class_names))
-            build_archive(model, spec, labels_path).write_out(str(staging), verbose=False)
+        labels_path, saved = staging / LABELS_FILE, staging / "saved_model"
+        labels_path.write_text("".join(f"{class_name}\n" for class_name in class_names))
+        build_archive(model, spec, labels_path).write_out(str(saved), verbose=False)
         verified = "not verified"
         if verify:
-            difference, tolerance = verify_saved_model(staging, model, spec, class_names)
+            difference, tolerance = verify_saved_model(saved, model, spec, class_names)
             verified = (f"reloaded in a fresh TensorFlow process: largest probability difference "
                         f"{difference:.1e}, tolerance {tolerance:.0e}")
-        staging.rename(version_path)
+        make_world_readable(saved)
+        version_path = publish_version(saved, model_path, version, explicit)
     finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+        shutil.rmtree(staging, ignore_errors=True)
     write_models_config(out_dir)
     print(f"Exported {loaded.description} to {version_path} ({verified})")
     return version_path
@@ -334,7 +396,7 @@ def build_parser():
         "signatures, and list it in <out>/models.config.",
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by kerasrrn.fit")
-    parser.add_argument("--out", default="saved_models",
+    parser.add_argument("--out", default="saved_models", type=directory_path,
                         help="TF Serving model base directory (default: saved_models)")
     parser.add_argument("--name", help="model name (default: the run directory's name)")
     parser.add_argument("--version", type=int, metavar="N",

@@ -13,13 +13,15 @@ first use) in a few minutes on a CPU. A run directory `runs/<name>/` receives (s
     curves.png confusion_matrix.png per_class_accuracy.png
 
 Re-running the same command (or `--resume RUN_DIR`) resumes an interrupted run from its last
-backup, finishing an interrupted epoch with exactly its remaining steps; a complete run is left
-as it is.
+backup, finishing an interrupted epoch with exactly its remaining steps; the backup is removed
+only once the evaluation, plots and export are written, so a run killed after its last step
+re-runs only those. A complete run is left as it is.
 """
 
+import pathlib
 import sys
 
-import keras
+import tensorflow as tf
 
 from kerasrrn import config as config_lib
 from kerasrrn.cli import flags
@@ -27,9 +29,12 @@ from kerasrrn.evaluation import reports, views
 from kerasrrn.export import export_run
 from kerasrrn.models.pretrained import WeightsUnavailableError
 from kerasrrn.runs.layout import RunLayout
+from kerasrrn.runs.loading import TrainedRun
 from kerasrrn.training import distribution
+from kerasrrn.training.backup import TrainingBackup
 from kerasrrn.training.run import prepare_run, train
 from pipelines.cli import OneLineArgumentParser
+from pipelines.dataset import label_error
 
 
 def build_parser():
@@ -66,9 +71,12 @@ def resolve_config(parser, argv):
 
 
 def check_run_directory(config):
-    """Refuses a run directory that holds a run with another config (one line, exit 2). Where
-    the run is and how verbose it is do not count: a run moved or named by another spelling of
-    its path resumes."""
+    """Refuses a run directory that is a file, or holds a run with another config (one line,
+    exit 2). Where the run is and how verbose it is do not count: a run moved or named by
+    another spelling of its path resumes."""
+    for path in (pathlib.Path(config.train.run_dir), config.run_path):
+        if path.exists() and not path.is_dir():
+            raise config_lib.ConfigError(f"--run-dir {config.train.run_dir}: {path} exists and is not a directory")
     saved = RunLayout(config.run_path).config
     if saved.is_file() and config_lib.load(saved).fingerprint() != config.fingerprint():
         raise config_lib.ConfigError(
@@ -85,7 +93,7 @@ def evaluate_best(config, data, trained):
         dict, the report written to `metrics.json`.
     """
     layout = RunLayout(config.run_path)
-    best = keras.saving.load_model(layout.best_checkpoint)
+    best = TrainedRun(layout, config).load_model()
     print(f"Evaluating the best checkpoint on {data.val_split} ({data.spec.num_test_clips} clips per video)")
     predicted = data.predict_views(best, data.val_split, trained.batch_size, config.train.verbose)
     report, *_ = views.video_report(*predicted, data.class_names)
@@ -112,7 +120,9 @@ def main(argv=None):
         check_run_directory(config)
     except config_lib.ConfigError as error:
         parser.error(str(error))
-    if RunLayout(config.run_path).is_complete():
+    layout = RunLayout(config.run_path)
+    if layout.is_complete():
+        TrainingBackup(layout.backup).remove()  # what a kill while saving it may have left
         print(f"{config.run_path} is complete (metrics.json); choose another --name to train again")
         return 0
     try:
@@ -122,15 +132,28 @@ def main(argv=None):
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
     try:
-        trained = train(config, data, strategy)
+        train_and_finish(config, data, strategy)
     except WeightsUnavailableError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 1
+    except tf.errors.InvalidArgumentError as error:
+        line = label_error(error)
+        if line is None:
+            raise
+        print(f"{parser.prog}: error: {line}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def train_and_finish(config, data, strategy):
+    """Trains (or resumes) the run; the chief then evaluates and exports it and only then
+    removes the backup, so that a kill before the end repeats the unfinished part only."""
+    trained = train(config, data, strategy)
     if distribution.is_chief(strategy):
         evaluate_best(config, data, trained)
         if config.train.export:
             export_run(config.run_path)
-    return 0
+        TrainingBackup(RunLayout(config.run_path).backup).remove()
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """What every command line of the project shares: a parser whose usage errors are one line,
-and argparse types with bounds.
+and argparse types with bounds or for output directories.
 
 It lives in `pipelines`, the lowest layer, so that `pipelines.prepare` and the `kerasrrn` and
 `tuning` commands use the one definition.
 """
 
 import argparse
+import os
 import sys
 
 
@@ -34,3 +35,11 @@ def bounded(kind, low, high=None, description=""):
 
 positive_int = bounded(int, 1, description="an integer >= 1")
 non_negative_int = bounded(int, 0, description="an integer >= 0")
+
+
+def directory_path(text):
+    """An argparse type: an output directory, which may not exist yet but must not be a file
+    (checked before any work, rather than failing after it)."""
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a directory")
+    return text

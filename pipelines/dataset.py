@@ -22,6 +22,8 @@ from pipelines import clips, records
 
 # Parsed splits smaller than this are cached in memory after the first epoch.
 CACHE_LIMIT_BYTES = 1 << 30
+# Starts the message of the error a label outside the dataset's classes raises when read.
+LABEL_ERROR = "a label outside the classes"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,8 +114,13 @@ def read_records(data_dir, split, shuffle, deterministic):
     if not shards:
         raise ValueError(f"{data_dir}: no shards for split {split!r}")
 
+    num_classes = len(records.read_dataset_info(data_dir)["class_names"])
+    # No quotes: TensorFlow escapes them in the error it raises.
+    where = (f"{LABEL_ERROR} in {data_dir}, split {split}: dataset.json lists {num_classes}, "
+             f"expected labels 0..{num_classes - 1}")
+
     def parse(shard_name, index, serialized):
-        example = records.parse_sequence_example(serialized)
+        example = checked_label(records.parse_sequence_example(serialized), num_classes, where)
         return {**example, "media_id": media_id_or_place(example["media_id"], shard_name, index)}
 
     dataset = _indexed_records(shards, shuffle, deterministic)
@@ -162,6 +169,28 @@ def _check_media_ids(data_dir, split):
             f"{data_dir}: split {split!r} has {len(shared)} clip/media_id values shared by several records "
             f"({', '.join(shared[:3])}{', ...' if len(shared) > 3 else ''}): each video needs its own id"
         )
+
+
+def checked_label(example, num_classes, message):
+    """`example` (a parsed dict) once its label is asserted to lie in `[0, num_classes)`: an
+    out-of-range label would otherwise train silently as an all-zero target."""
+    label = example["label"]
+    checks = [
+        tf.debugging.assert_non_negative(label, message=message),
+        tf.debugging.assert_less(label, tf.constant(num_classes, label.dtype), message=message),
+    ]
+    with tf.control_dependencies(checks):
+        return dict(example, label=tf.identity(label))
+
+
+def label_error(error):
+    """The one-line message of a `tf.errors.InvalidArgumentError` raised by `checked_label`,
+    None for any other error."""
+    text = str(error)
+    start = text.find(LABEL_ERROR)
+    if start < 0:
+        return None
+    return text[start:].splitlines()[0].split("]")[0].strip()
 
 
 def _options(deterministic):

@@ -45,7 +45,7 @@ import sys
 import time
 
 from pipelines import decode, records
-from pipelines.cli import OneLineArgumentParser, bounded, non_negative_int, positive_int
+from pipelines.cli import OneLineArgumentParser, bounded, directory_path, non_negative_int, positive_int
 from pipelines.sources.folder import list_folder
 from pipelines.sources.hmdb51 import list_hmdb51
 from pipelines.sources.tfds import list_tfds
@@ -443,7 +443,7 @@ def build_parser():
         sub = commands.add_parser(source, help=f"prepare {source}")
         sub.add_argument("root", metavar="ROOT", help="dataset folder (tfds: the TFDS data dir)")
         sub.add_argument(
-            "--out", required=True, help="output DIR for shards, dataset.json, failures.jsonl"
+            "--out", required=True, type=directory_path, help="output DIR for shards, dataset.json, failures.jsonl"
         )
         if source in ("ucf101", "hmdb51"):
             sub.add_argument(
@@ -526,7 +526,7 @@ def build_parser():
         )
     sub = commands.add_parser("merge", help="combine the DIRs of a multi-machine prepare")
     sub.add_argument("dirs", nargs="+", metavar="DIR")
-    sub.add_argument("--out", required=True, help="output DIR (may be one of the parts)")
+    sub.add_argument("--out", required=True, type=directory_path, help="output DIR (may be one of the parts)")
     add_max_failures(sub)
     return parser
 
@@ -543,8 +543,6 @@ def add_max_failures(parser):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    if pathlib.Path(args.out).exists() and not pathlib.Path(args.out).is_dir():
-        parser.error(f"argument --out: {args.out} exists and is not a directory")
     try:
         if args.source == "merge":
             return merge(args)

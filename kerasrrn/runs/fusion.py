@@ -28,6 +28,7 @@ from kerasrrn.models import build_fused_mrrn
 from kerasrrn.runs.layout import RunLayout
 from kerasrrn.runs.loading import TrainedRun
 from kerasrrn.training import runtime
+from kerasrrn.training.callbacks import save_model_atomically
 
 
 def check_stream(run_dir):
@@ -143,7 +144,7 @@ def fuse(streams, weights, out_path, batch_size, verbose):
     description = fusion_description(streams, weights, models)
     layout = RunLayout(out_path)
     layout.checkpoints.mkdir(parents=True, exist_ok=True)
-    build_fused_mrrn(models, weights).save(layout.best_checkpoint)
+    save_model_atomically(build_fused_mrrn(models, weights), layout.best_checkpoint)
     config = dataclasses.replace(
         first, train=dataclasses.replace(first.train, name=layout.path.name, run_dir=str(layout.path.parent))
     )

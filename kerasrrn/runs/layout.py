@@ -2,7 +2,8 @@
 
     config.json                the resolved config
     checkpoints/best.keras     best validation top-1; checkpoints/last.keras: last epoch
-    backup/                    model + optimizer state while training (exact resume)
+    backup/                    model + optimizer state while training (exact resume); kept
+                               until the evaluation and export are written too
     logs/                      TensorBoard
     history.csv                one row per epoch
     metrics.json               video-level evaluation of the best checkpoint
@@ -18,6 +19,8 @@ from kerasrrn.evaluation.reports import METRICS_FILE
 
 # The checkpoints a trained model is read from, preferred first.
 CHECKPOINTS = ("best.keras", "last.keras")
+# The backup's model + optimizer state; temporary files beside it are leftovers of a kill.
+BACKUP_STATE = "state.weights.h5"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +57,10 @@ class RunLayout:
         return self.path / "backup"
 
     @property
+    def backup_state(self):
+        return self.backup / BACKUP_STATE
+
+    @property
     def logs(self):
         return self.path / "logs"
 
@@ -82,10 +89,6 @@ class RunLayout:
         return self.config.is_file()
 
     def is_complete(self):
-        """A run whose evaluation was written and whose backup is gone."""
-        return self.metrics.is_file() and not self.backup.exists()
-
-    def checkpoint(self):
-        """The checkpoint a trained model is read from: `best.keras`, else `last.keras`, else
-        None."""
-        return next((path for path in (self.best_checkpoint, self.last_checkpoint) if path.is_file()), None)
+        """A run whose evaluation was written and whose backup state is gone (a temporary file
+        left in `backup/` by a kill does not count)."""
+        return self.metrics.is_file() and not self.backup_state.is_file()

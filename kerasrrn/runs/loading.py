@@ -13,6 +13,8 @@
 
 import dataclasses
 import pathlib
+import sys
+import zipfile
 
 import keras
 import tensorflow as tf
@@ -65,21 +67,37 @@ class TrainedRun:
     def path(self):
         return self.layout.path
 
-    def checkpoint(self):
-        """`checkpoints/best.keras`, else `last.keras`.
+    def load_checkpoint(self, compile=True):
+        """Loads `checkpoints/best.keras`, falling back to `last.keras` when it is missing or
+        unreadable (a truncated zip left by a kill while it was written); a fallback from an
+        unreadable file prints one warning line naming it.
+
+        Returns:
+            (keras.Model, pathlib.Path of the checkpoint it was read from).
 
         Raises:
-            InferenceError when the run has neither.
+            InferenceError when neither checkpoint loads.
         """
-        checkpoint = self.layout.checkpoint()
-        if checkpoint is None:
-            raise InferenceError(
-                f"{self.path}: no checkpoint (expected checkpoints/{' or checkpoints/'.join(CHECKPOINTS)})"
-            )
-        return checkpoint
+        unreadable = []
+        for path in (self.layout.best_checkpoint, self.layout.last_checkpoint):
+            if not path.is_file():
+                continue
+            try:
+                model = _read_checkpoint(path, compile)
+            except InferenceError as error:
+                unreadable.append(str(error))
+                continue
+            if unreadable:
+                print(f"warning: {unreadable[0]}; using {path} instead", file=sys.stderr, flush=True)
+            return model, path
+        if unreadable:
+            raise InferenceError("; ".join(unreadable))
+        raise InferenceError(
+            f"{self.path}: no checkpoint (expected checkpoints/{' or checkpoints/'.join(CHECKPOINTS)})"
+        )
 
     def load_model(self, compile=True):
-        return keras.saving.load_model(self.checkpoint(), compile=compile)
+        return self.load_checkpoint(compile)[0]
 
     def data(self, data_path=None, **spec_overrides):
         """The run's dataset (or `data_path`), read with the run's clip settings and
@@ -170,10 +188,21 @@ def load_model(path, data_path=None, **spec_overrides):
     )
 
 
+def _read_checkpoint(path, compile):
+    """`keras.saving.load_model(path)`; raises InferenceError with one line when the file is
+    not a complete `.keras` zip (Keras would say "File not found" of a file that exists)."""
+    if not zipfile.is_zipfile(path):
+        raise InferenceError(f"{path}: not a complete .keras file (truncated, e.g. killed while written)")
+    try:
+        return keras.saving.load_model(path, compile=compile)
+    except (ValueError, OSError, zipfile.BadZipFile) as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise InferenceError(f"{path}: unreadable ({reason})") from error
+
+
 def _load_run(run, data_path, overrides):
-    checkpoint = run.checkpoint()
+    model, checkpoint = run.load_checkpoint()
     data = run.data(data_path, **overrides)
-    model = keras.saving.load_model(checkpoint)
     _check_views_fit(model.input_shape[1:4], data.spec, checkpoint)
     num_outputs = model.output_shape[-1]
     if num_outputs != len(data.class_names):

@@ -4,20 +4,24 @@ Keras' `BackupAndRestore` restarts an interrupted epoch from its first step, so 
 mid-epoch trains more steps than planned. `TrainingBackup` instead saves the weights together
 with the optimizer state, whose iteration count *is* the position in the run: a resumed run
 finishes the interrupted epoch with exactly its remaining steps.
+
+`python -m kerasrrn.fit` removes the backup only once the run's evaluation and export are
+written: a run killed after its last step re-runs those, not the training.
 """
 
 import os
 import pathlib
+import shutil
 
 import keras
 
-WEIGHTS_NAME = "state.weights.h5"
+from kerasrrn.runs.layout import BACKUP_STATE
 
 
 class TrainingBackup(keras.callbacks.Callback):
     """Saves `backup_dir/state.weights.h5` (model + optimizer) every `every_steps` steps and
     at the end of every epoch; written to a temporary file first, so a kill never leaves a
-    broken backup.
+    broken backup (only a temporary file, which `restore` ignores and `remove` deletes).
 
     Args:
         backup_dir: str or Path.
@@ -31,7 +35,7 @@ class TrainingBackup(keras.callbacks.Callback):
 
     @property
     def path(self):
-        return self.backup_dir / WEIGHTS_NAME
+        return self.backup_dir / BACKUP_STATE
 
     def on_train_batch_end(self, batch, logs=None):
         # The last step of an epoch is saved at the epoch's end, after validation and logging:
@@ -61,7 +65,5 @@ class TrainingBackup(keras.callbacks.Callback):
         return int(model.optimizer.iterations)
 
     def remove(self):
-        if self.path.is_file():
-            self.path.unlink()
-        if self.backup_dir.is_dir() and not any(self.backup_dir.iterdir()):
-            self.backup_dir.rmdir()
+        """Deletes the backup directory with its state and any temporary file a kill left."""
+        shutil.rmtree(self.backup_dir, ignore_errors=True)

@@ -1,13 +1,51 @@
 """The callbacks that fill a run directory while it trains."""
 
+import os
+import pathlib
+
 import keras
+
+
+def temporary_checkpoint(path):
+    """Where the checkpoint `path` (a `.keras` file) is written before it is renamed onto
+    `path`: hidden, beside it, one name per checkpoint (a kill's leftover is overwritten)."""
+    path = pathlib.Path(path)
+    return path.with_name(f".{path.stem}.tmp.keras")
+
+
+def save_model_atomically(model, path):
+    """`model.save(path)` through `temporary_checkpoint(path)`: a kill while saving leaves the
+    previous file whole, never a truncated zip."""
+    temporary = temporary_checkpoint(path)
+    model.save(temporary)
+    os.replace(temporary, path)
+
+
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """`keras.callbacks.ModelCheckpoint` that saves to `temporary_checkpoint(filepath)` and then
+    renames it onto `filepath`, so that a kill while saving keeps the previous checkpoint.
+
+    Args:
+        filepath: str or Path, a `.keras` file (no formatting fields).
+        **kwargs: `keras.callbacks.ModelCheckpoint`'s (epoch saving only).
+    """
+
+    def __init__(self, filepath, **kwargs):
+        self.final_path = pathlib.Path(filepath)
+        super().__init__(str(temporary_checkpoint(self.final_path)), **kwargs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if os.path.exists(self.filepath):
+            os.replace(self.filepath, self.final_path)
 
 
 def run_callbacks(layout, train_config, backup, best_val_top1=None):
     """The callbacks that fill a run directory (`layout`, a `kerasrrn.runs.layout.RunLayout`).
 
     - `history.csv` (appended across resumes);
-    - `checkpoints/best.keras` (best `val_top1`, also across resumes) and `checkpoints/last.keras`;
+    - `checkpoints/best.keras` (best `val_top1`, also across resumes) and `checkpoints/last.keras`,
+      each written under a temporary name and renamed;
     - TensorBoard logs in `logs/`;
     - `backup`, the run's `TrainingBackup`, last: an epoch counts as done only once everything
       above is written, so a kill in between repeats the epoch rather than losing its files;
@@ -17,11 +55,11 @@ def run_callbacks(layout, train_config, backup, best_val_top1=None):
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.CSVLogger(str(layout.history), append=True),
-        keras.callbacks.ModelCheckpoint(
-            str(layout.best_checkpoint), monitor="val_top1", mode="max", save_best_only=True,
+        AtomicModelCheckpoint(
+            layout.best_checkpoint, monitor="val_top1", mode="max", save_best_only=True,
             initial_value_threshold=best_val_top1,
         ),
-        keras.callbacks.ModelCheckpoint(str(layout.last_checkpoint)),
+        AtomicModelCheckpoint(layout.last_checkpoint),
         keras.callbacks.TensorBoard(str(layout.logs)),
         backup,
     ]

@@ -1,8 +1,8 @@
 """One training run, start to end of training: the checks that need the data, the model
 built and restored from its backup, the run directory's config and history, and the phases.
 
-`python -m kerasrrn.fit` evaluates and exports what this trains; the skip search trains its
-trials from the same `prepare_run`.
+`python -m kerasrrn.fit` evaluates and exports what this trains, then removes the backup; the
+skip search trains its trials from the same `prepare_run`.
 """
 
 import dataclasses
@@ -60,7 +60,8 @@ def prepare_run(config, global_batch_size):
 def train(config, data, strategy):
     """Trains `config`'s model on `data` (a `RunData`) under `strategy`, or resumes it from
     its backup, filling the run directory (the chief's; other workers of a cluster write to a
-    temporary directory).
+    temporary directory). The backup is left for the caller to remove once the run is
+    evaluated: a backup at the run's last step trains nothing.
 
     Returns:
         `TrainedModel`.
@@ -99,7 +100,6 @@ def train(config, data, strategy):
             model, config.train, num_classes, strategy, train_dataset, val_dataset,
             steps_per_epoch, done_steps, callbacks,
         )
-        backup.remove()
     return TrainedModel(model, batch_size, time.time() - started)
 
 
@@ -113,7 +113,10 @@ def announce(config, data, model, policy, strategy, batch_size, done_steps, step
         f"run directory {config.run_path}",
         flush=True,
     )
-    if done_steps:
-        planned_steps = config.train.epochs * steps_per_epoch
+    planned_steps = config.train.epochs * steps_per_epoch
+    if done_steps >= planned_steps:
+        print(f"Training finished earlier (backup at step {done_steps} of {planned_steps}); "
+              "finishing the evaluation and export only", flush=True)
+    elif done_steps:
         print(f"Resuming from the backup at step {done_steps} of {planned_steps} "
               f"(epoch {done_steps // steps_per_epoch + 1}, step {done_steps % steps_per_epoch})", flush=True)

@@ -4,8 +4,10 @@ and compared with the Keras models and with `python -m kerasrrn.evaluate`."""
 
 import csv
 import json
+import os
 import pathlib
 import re
+import stat
 import subprocess
 import sys
 
@@ -345,6 +347,7 @@ class StubArchive:
         pass
 
     def write_out(self, path, verbose):
+        pathlib.Path(path).mkdir()
         (pathlib.Path(path) / "saved_model.pb").write_bytes(b"stub")
 
 
@@ -370,6 +373,48 @@ def test_versions_auto_increment(rrn, tmp_path, monkeypatch):
     assert export.export_run(rrn[1], tmp_path, verify=False) == model_path / "8"
     assert export.export_run(rrn[1], tmp_path, verify=False) == model_path / "9"
     assert export.export_run(rrn[1], tmp_path, version=3, verify=False) == model_path / "3"
+
+
+def test_versions_are_readable_by_other_users(rrn, tmp_path, monkeypatch):
+    monkeypatch.setattr(export, "build_archive", StubArchive)
+    umask = os.umask(0o077)
+    try:
+        version = export.export_run(rrn[1], tmp_path, verify=False)
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(version.stat().st_mode) == 0o755
+    assert stat.S_IMODE((version / "saved_model.pb").stat().st_mode) == 0o644
+
+
+def test_the_staging_directories_of_killed_exports_are_removed(rrn, tmp_path, monkeypatch):
+    monkeypatch.setattr(export, "build_archive", StubArchive)
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    killed, running = tmp_path / "rrn" / f".1.tmp-{finished.stdout.strip()}-x", tmp_path / "rrn" / f".1.tmp-{os.getpid()}-y"
+    for staging in (killed, running):
+        (staging / "saved_model").mkdir(parents=True)
+    assert export.export_run(rrn[1], tmp_path, verify=False) == tmp_path / "rrn" / "1"
+    assert not killed.exists() and running.is_dir()
+
+
+class RacedArchive(StubArchive):
+    """A stub during whose writing another export publishes the same version number."""
+
+    def write_out(self, path, verbose):
+        super().write_out(path, verbose)
+        taken = pathlib.Path(path).parents[1] / RacedArchive.taken
+        taken.mkdir()
+        (taken / "saved_model.pb").write_bytes(b"the other export")
+
+
+def test_a_concurrent_export_takes_the_next_version(rrn, tmp_path, monkeypatch):
+    monkeypatch.setattr(export, "build_archive", RacedArchive)
+    monkeypatch.setattr(RacedArchive, "taken", "1", raising=False)
+    assert export.export_run(rrn[1], tmp_path, verify=False) == tmp_path / "rrn" / "2"
+    assert (tmp_path / "rrn" / "1" / "saved_model.pb").read_bytes() == b"the other export"
+    monkeypatch.setattr(RacedArchive, "taken", "7", raising=False)
+    with pytest.raises(export.ExportError, match="--version 7: .* another export"):
+        export.export_run(rrn[1], tmp_path, version=7, verify=False)
+    assert sorted(path.name for path in (tmp_path / "rrn").iterdir()) == ["1", "2", "7"]
 
 
 def exit_with_one_line(capsys, argv):
@@ -404,6 +449,15 @@ def test_run_without_checkpoint_is_refused(rrn, tmp_path, capsys):
 ])
 def test_bad_flags_are_refused(argv, message, rrn, tmp_path, capsys):
     assert message in exit_with_one_line(capsys, [rrn[1], "--out", tmp_path, *argv])
+
+
+def test_an_out_that_is_a_file_is_refused_before_loading(rrn, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(export, "load_model", None)  # would fail if reached
+    (tmp_path / "file").write_text("")
+    assert "--out" in exit_with_one_line(capsys, [rrn[1], "--out", tmp_path / "file"])
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "rrn").write_text("")
+    assert "not a directory" in exit_with_one_line(capsys, [rrn[1], "--out", tmp_path / "out"])
 
 
 def test_not_a_run_directory_is_refused(tmp_path, capsys):
