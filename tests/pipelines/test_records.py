@@ -109,7 +109,11 @@ def test_a_written_shard_reads_back_through_tf_data(tmp_path):
 
 def write_tf_shards(data_dir, split, shards):
     """Writes `shards` (lists of `tf_sequence_example` argument tuples) with TensorFlow's own
-    writer, as a TF Model Garden user has them."""
+    writer, as a TF Model Garden user has them, beside a two-class `dataset.json` unless the
+    directory has one."""
+    if not (data_dir / records.DATASET_JSON).is_file():
+        records.write_dataset_info(data_dir, {"class_names": ["run", "jump"],
+                                              "splits": {split: {"videos": sum(map(len, shards))}}})
     for shard_index, videos in enumerate(shards):
         path = data_dir / records.shard_filename(split, shard_index, len(shards))
         with tf.io.TFRecordWriter(str(path)) as writer:
