@@ -45,7 +45,7 @@ import tensorflow as tf
 
 from kerasrrn.runs.layout import RunLayout
 from kerasrrn.runs.loading import LABELS_ASSET, load_model
-from pipelines.cli import OneLineArgumentParser, directory_path
+from pipelines.cli import OneLineArgumentParser, directory_path, not_a_directory
 from pipelines.clips import clip_span
 from pipelines.dataset import video_views
 
@@ -353,9 +353,9 @@ def export_run(run_path, out_dir="saved_models", name=None, version=None, verify
     if not VALID_NAME.fullmatch(name):
         raise ExportError(f"--name {name!r}: expected letters, digits, '.', '_' or '-'")
     model_path = pathlib.Path(out_dir) / name
-    for path in (pathlib.Path(out_dir), model_path):
-        if path.exists() and not path.is_dir():
-            raise ExportError(f"--out {out_dir}: {path} exists and is not a directory")
+    path = not_a_directory(out_dir, model_path)
+    if path:
+        raise ExportError(f"--out {out_dir}: {path} exists and is not a directory")
     explicit = version is not None
     version = version if explicit else next_version(model_path)
     if not isinstance(version, int) or version < 1:

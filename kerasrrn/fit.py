@@ -18,7 +18,6 @@ only once the evaluation, plots and export are written, so a run killed after it
 re-runs only those. A complete run is left as it is.
 """
 
-import pathlib
 import sys
 
 import tensorflow as tf
@@ -33,7 +32,7 @@ from kerasrrn.runs.loading import TrainedRun
 from kerasrrn.training import distribution
 from kerasrrn.training.backup import TrainingBackup
 from kerasrrn.training.run import prepare_run, train
-from pipelines.cli import OneLineArgumentParser
+from pipelines.cli import OneLineArgumentParser, not_a_directory
 from pipelines.dataset import label_error
 
 
@@ -74,9 +73,9 @@ def check_run_directory(config):
     """Refuses a run directory that is a file, or holds a run with another config (one line,
     exit 2). Where the run is and how verbose it is do not count: a run moved or named by
     another spelling of its path resumes."""
-    for path in (pathlib.Path(config.train.run_dir), config.run_path):
-        if path.exists() and not path.is_dir():
-            raise config_lib.ConfigError(f"--run-dir {config.train.run_dir}: {path} exists and is not a directory")
+    path = not_a_directory(config.train.run_dir, config.run_path)
+    if path:
+        raise config_lib.ConfigError(f"--run-dir {config.train.run_dir}: {path} exists and is not a directory")
     saved = RunLayout(config.run_path).config
     if saved.is_file() and config_lib.load(saved).fingerprint() != config.fingerprint():
         raise config_lib.ConfigError(

@@ -37,9 +37,15 @@ positive_int = bounded(int, 1, description="an integer >= 1")
 non_negative_int = bounded(int, 0, description="an integer >= 0")
 
 
+def not_a_directory(*paths):
+    """The first of `paths` that exists but is not a directory (where an output directory was
+    meant), else None."""
+    return next((path for path in paths if os.path.exists(path) and not os.path.isdir(path)), None)
+
+
 def directory_path(text):
     """An argparse type: an output directory, which may not exist yet but must not be a file
     (checked before any work, rather than failing after it)."""
-    if os.path.exists(text) and not os.path.isdir(text):
+    if not_a_directory(text):
         raise argparse.ArgumentTypeError(f"{text} exists and is not a directory")
     return text
