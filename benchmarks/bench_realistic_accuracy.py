@@ -8,10 +8,13 @@
    `metrics.json` (video level, best checkpoint) and `history.csv` (last training top-1).
 4. `benchmarks/early_fusion.py`, the yardstick, on the same prepared data and budget.
 
-Prints one row per model: video-level top-1, last-epoch training top-1, training seconds.
+Prints one row per model: video-level top-1, its mean over the four translation classes
+(`right/left/down/up`: where an object is, frame after frame) and over the others, last-epoch
+training top-1, training seconds. A model's own flags follow its name after `@` (spaces as
+`+`): `rrn@--skip-kind+identity`.
 
     python benchmarks/bench_realistic_accuracy.py --work .bench/realistic --epochs 100 \
-        --models rrn,resnet,resnet_lstm,mrrn:low,mrrn:high,early_fusion
+        --models rrn,resnet,resnet_lstm,mrrn:low,mrrn:mid,mrrn:high,early_fusion
 """
 
 import argparse
@@ -34,20 +37,34 @@ def run(command):
     return done.stdout
 
 
+TRANSLATIONS = ("right", "left", "down", "up")
+
+
+def class_groups(per_class):
+    """Mean accuracy over the translation classes and over the others (None where a group is empty)."""
+    def mean(names):
+        values = [per_class[name] for name in names if per_class.get(name) is not None]
+        return sum(values) / len(values) if values else None
+    return mean(TRANSLATIONS), mean([name for name in per_class if name not in TRANSLATIONS])
+
+
 def fit_row(model, data_dir, work, args):
-    family, _, stream = model.partition(":")
+    name, _, own_flags = model.partition("@")
+    family, _, stream = name.partition(":")
+    run_name = model.replace(":", "-").replace("@", "_").replace("+", "_").replace("--", "")
     command = [sys.executable, "-m", "kerasrrn.fit", "--source", "prepared", "--data-dir", str(data_dir),
                "--model", family, "--epochs", str(args.epochs), "--run-dir", str(work / "runs"),
-               "--name", model.replace(":", "-"), "--batch-size", str(args.batch_size), "--no-export", "--verbose", "2",
-               *args.fit_flags.split()]
+               "--name", run_name, "--batch-size", str(args.batch_size), "--no-export", "--verbose", "2",
+               *args.fit_flags.split(), *own_flags.replace("+", " ").split()]
     if stream:
         command += ["--stream", stream]
     run(command)
-    run_dir = work / "runs" / model.replace(":", "-")
+    run_dir = work / "runs" / run_name
     report = json.loads((run_dir / "metrics.json").read_text())
     with open(run_dir / "history.csv", newline="") as stream_file:
         last = list(csv.DictReader(stream_file))[-1]
-    return {"model": model, "top1": report["top1"], "train_top1": float(last["top1"]),
+    per_class = {name: value["accuracy"] for name, value in report["per_class"].items()}
+    return {"model": model, "top1": report["top1"], "per_class": per_class, "train_top1": float(last["top1"]),
             "seconds": report["training_seconds"]}
 
 
@@ -59,7 +76,7 @@ def main(argv=None):
     parser.add_argument("--frames", type=int, default=48, help="frames per generated video")
     parser.add_argument("--epochs", type=int, default=100, help="every model stays at chance for ~30 epochs on this tier")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--models", default="rrn,resnet,resnet_lstm,mrrn:low,mrrn:high,early_fusion")
+    parser.add_argument("--models", default="rrn,resnet,resnet_lstm,mrrn:low,mrrn:mid,mrrn:high,early_fusion")
     parser.add_argument("--fit-flags", default="", help="extra flags for every fit, e.g. '--learning-rate 1e-3'")
     args = parser.parse_args(argv)
     work = pathlib.Path(args.work).resolve()
@@ -76,9 +93,10 @@ def main(argv=None):
             rows.append(json.loads(output.strip().splitlines()[-1]))
         else:
             rows.append(fit_row(model, data_dir, work, args))
-    print(f"\n{'model':<14} {'video top-1':>11} {'train top-1':>11} {'train s':>8}")
+    print(f"\n| model | video top-1 | translations | other classes | train top-1 | train s |\n|---|---|---|---|---|---|")
     for row in rows:
-        print(f"{row['model']:<14} {row['top1']:>11.3f} {row['train_top1']:>11.3f} {row['seconds']:>8.0f}")
+        groups = " | ".join("-" if value is None else f"{value:.3f}" for value in class_groups(row["per_class"]))
+        print(f"| {row['model']} | {row['top1']:.3f} | {groups} | {row['train_top1']:.3f} | {row['seconds']:.0f} |")
 
 
 if __name__ == "__main__":

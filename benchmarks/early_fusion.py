@@ -3,8 +3,8 @@
 The clip's T frames, cropped and jittered by the same in-model augmentation as `fit`'s models
 and ImageNet-normalised, are stacked as 3T channels of one small 2D CNN (4 conv-BN-ReLU
 blocks, global pooling, softmax), trained with Adam on the same prepared dataset and input
-pipeline (`kerasrrn.runs.data`), and evaluated video level on every test view (the last epoch's weights; `fit`
-evaluates its best checkpoint). Prints one JSON line: top1, train_top1, seconds.
+pipeline (`kerasrrn.runs.data`), and evaluated video level on every test view with the weights
+of its best `val_top1` epoch, the rule `fit` applies to its models (`best.keras`). Prints one JSON line: top1, per_class, train_top1, seconds.
 
     python benchmarks/early_fusion.py --data-dir DIR [--epochs 30] [--clip-length 8] ...
 """
@@ -61,12 +61,16 @@ def main(argv=None):
     model.compile(keras.optimizers.Adam(args.learning_rate), "sparse_categorical_crossentropy",
                   metrics=training_metrics(len(data.class_names)))
     steps = data.steps_per_epoch(args.batch_size)
+    # Never stops early: it only restores the best epoch's weights at the end, as fit's best.keras.
+    best_epoch = keras.callbacks.EarlyStopping("val_top1", mode="max", patience=args.epochs, restore_best_weights=True)
     started = time.time()
     history = model.fit(data.train_dataset(args.batch_size).repeat(), epochs=args.epochs, steps_per_epoch=steps,
-                        validation_data=data.val_dataset(args.batch_size), verbose=2)
+                        validation_data=data.val_dataset(args.batch_size), verbose=2, callbacks=[best_epoch])
     seconds = time.time() - started
     report, *_ = views.video_report(*data.predict_views(model, data.val_split, args.batch_size, 0), data.class_names)
-    print(json.dumps({"model": "early_fusion", "top1": report["top1"], "train_top1": history.history["top1"][-1],
+    per_class = {name: value["accuracy"] for name, value in report["per_class"].items()}
+    print(json.dumps({"model": "early_fusion", "top1": report["top1"], "per_class": per_class,
+                      "train_top1": history.history["top1"][-1],
                       "best_val_top1": max(history.history["val_top1"]), "seconds": round(seconds, 1)}))
 
 

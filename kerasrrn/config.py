@@ -114,11 +114,12 @@ class ModelConfig:
     weights: str = option("none", "backbone weights: imagenet | PATH to a .h5 file | none",
                           check=lambda config: _weights_error(config.model))
     skip_units: list = option(
-        ["conv3_block2"], "rrn: residual units that get a temporal skip, comma-separated",
+        ["conv2_block1", "conv2_block2", "conv3_block2", "conv4_block2", "conv5_block2"],
+        "rrn: residual units that get a temporal skip, comma-separated",
         check=lambda config: _skips_error(config),
     )
-    skip_kind: str = option("identity", "rrn: temporal weights W", choices=SKIP_KINDS)
-    skip_delay: int = option(1, "rrn: frames between skip source and target", minimum=1)
+    skip_kind: str = option("conv", "rrn: temporal weights W", choices=SKIP_KINDS)
+    skip_delay: int = option(2, "rrn: frames between skip source and target", minimum=1)
     skip_span: int = option(1, "rrn: 1 = the unit's own input, k = input k-1 units earlier", minimum=1)
     dropout: float = option(0.0, "dropout before the classifier", minimum=0.0, below=1.0,
                             expected="a rate in [0, 1)")
@@ -141,7 +142,7 @@ class TrainConfig:
     epochs: int = option(30, "training epochs", minimum=1)
     batch_size: int = option(16, "clips per batch per replica (global batch = this x replicas)", minimum=1)
     steps_per_epoch: int = option(0, "steps per epoch (0 = one pass over the training split)", minimum=0)
-    learning_rate: float = option(0.003, "peak learning rate", minimum=0.0)
+    learning_rate: float = option(0.001, "peak learning rate", minimum=0.0)
     optimizer: str = option("adamw", "optimizer", choices=OPTIMIZERS)
     momentum: float = option(0.9, "SGD momentum", minimum=0.0)
     weight_decay: float = option(1e-4, "decoupled weight decay", minimum=0.0)

@@ -56,7 +56,7 @@ def test_run_name_follows_the_config_but_not_where_it_runs():
     a, b = config_lib.Config(), config_lib.Config()
     b.train.run_dir = "elsewhere"
     assert a.run_name == b.run_name and a.run_name.startswith("rrn-")
-    b.model.skip_delay = 2
+    b.model.skip_delay = 3
     assert a.run_name != b.run_name
 
 
@@ -145,7 +145,7 @@ def test_steps_per_epoch_does_not_hide_a_batch_larger_than_the_training_set(tmp_
 
     monkeypatch.chdir(tmp_path)
     argv = ["--synthetic-num-classes", "2", "--synthetic-videos-per-class", "2", "--synthetic-frames", "4",
-            "--synthetic-frame-size", "32", "--image-size", "32", "--clip-length", "2", "--skip-units",
+            "--synthetic-frame-size", "32", "--image-size", "32", "--clip-length", "2", "--skip-delay", "1", "--skip-units",
             "conv4_block2", "--batch-size", "8", "--steps-per-epoch", "5", "--run-dir", str(tmp_path)]
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
