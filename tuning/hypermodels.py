@@ -35,7 +35,7 @@ from kerasrrn.training.compile import compile_model
 from kerasrrn.models import build_model
 from kerasrrn.models.resnet import STAGE_BLOCKS, SkipSpec, check_skips, unit_names
 
-MAX_SKIPS = 3
+MAX_SKIPS = 5  # fit's default RRN has 5 skips: the base point must lie in the space
 MAX_SPAN = 3
 MAX_DELAY = 3
 # check_skips treats the kinds that keep the source's shape alike; `conv` projects it.
