@@ -555,8 +555,6 @@ def index(args):
     patterns = dict(args.patterns)
     if len(patterns) < len(args.patterns):
         raise UsageError("argument SPLIT=PATTERN: a split is given twice")
-    if args.label_map and not os.path.isfile(args.label_map):
-        raise UsageError(f"argument --label-map: {args.label_map} is not a file")
     try:
         info = tfrecord_index.index_shards(args.out, patterns, args.label_map)
     except ValueError as error:

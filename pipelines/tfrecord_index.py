@@ -69,6 +69,17 @@ def compression_of(path):
     raise ValueError(f"{path}: not a TFRecord file (neither plain nor GZIP-compressed)")
 
 
+def label_map_text(path):
+    """The text of a label-map file.
+
+    Raises:
+        ValueError, one line, where there is no such file.
+    """
+    if not pathlib.Path(path).is_file():
+        raise ValueError(f"label map {path}: no such file")
+    return pathlib.Path(path).read_text()
+
+
 def read_label_map(path):
     """Class names from a label-map file, in label order.
 
@@ -79,7 +90,7 @@ def read_label_map(path):
     Raises:
         ValueError, one line naming the file and line, for other content.
     """
-    lines = [(number, line.strip()) for number, line in enumerate(pathlib.Path(path).read_text().splitlines(), 1)]
+    lines = [(number, line.strip()) for number, line in enumerate(label_map_text(path).splitlines(), 1)]
     lines = [(number, line) for number, line in lines if line]
     if not lines:
         raise ValueError(f"{path}: an empty label map (expected one class name a line)")
@@ -120,10 +131,20 @@ def _record_summaries(path, compression):
         return tf.size(labels), first, texts[0], tf.shape(sequence[records.FRAMES_KEY])[0]
 
     dataset = tf.data.TFRecordDataset(path, compression).map(summary, num_parallel_calls=tf.data.AUTOTUNE)
-    yield from dataset.batch(BATCH).as_numpy_iterator()
+    read = 0
+    try:
+        for batch in dataset.batch(BATCH).as_numpy_iterator():
+            read += len(batch[0])
+            yield batch
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
+        reason = error.message.splitlines()[0] if error.message else type(error).__name__
+        raise ValueError(
+            f"{path}: unreadable after {read} records, in a batch of up to {BATCH} (a truncated file, or "
+            f"records that are no tf.train.SequenceExample): {reason}"
+        ) from None
 
 
-def scan_split(split, files, compression):
+def scan_split(files, compression):
     """Reads every record of one split.
 
     Returns:
@@ -132,7 +153,7 @@ def scan_split(split, files, compression):
 
     Raises:
         ValueError, one line naming the file and record index, for a record without exactly one
-        `clip/label/index` or without `image/encoded` frames.
+        `clip/label/index` or without `image/encoded` frames, or for an unreadable file.
     """
     labels, texts, frames, places = [], [], 0, {}
     for path in files:
@@ -207,7 +228,7 @@ def _fingerprint(patterns, label_map, files):
 
     stats = {split: [(path, tf.io.gfile.stat(path).length, tf.io.gfile.stat(path).mtime_nsec) for path in paths]
              for split, paths in files.items()}
-    label_text = pathlib.Path(label_map).read_text() if label_map else None
+    label_text = label_map_text(label_map) if label_map else None
     content = json.dumps([patterns, label_text, stats], sort_keys=True)
     return hashlib.sha256(content.encode()).hexdigest()[:16]
 
@@ -236,7 +257,7 @@ def index_shards(out_dir, patterns, label_map=None):
             gzip = next(path for path, kind in kinds.items() if kind)
             raise ValueError(f"split {split}: mixes plain ({plain}) and GZIP ({gzip}) files; use one kind per split")
         compressions[split] = next(iter(kinds.values()))
-    scans = {split: scan_split(split, files[split], compressions[split]) for split in files}
+    scans = {split: scan_split(files[split], compressions[split]) for split in files}
     if not any(scan["labels"].size for scan in scans.values()):
         raise ValueError(f"{', '.join(patterns.values())}: no records")
     if label_map:

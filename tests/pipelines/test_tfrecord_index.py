@@ -64,10 +64,12 @@ def test_a_label_map_names_the_classes(garden, tmp_path, lines):
     (["a: 0", "b: 0"], "labels.txt:2: index 0 given twice"),
     (["a: 0", "b: 2"], "labels.txt: indices must be 0..1, each once (missing 1)"),
     ([], "labels.txt: an empty label map"),
+    (None, "label map {tmp_path}/labels.txt: no such file"),
 ])
 def test_a_bad_label_map_is_one_line(tmp_path, lines, message):
-    (tmp_path / "labels.txt").write_text("\n".join(lines))
-    with pytest.raises(ValueError, match=re.escape(message)):
+    if lines is not None:
+        (tmp_path / "labels.txt").write_text("\n".join(lines))
+    with pytest.raises(ValueError, match=re.escape(message.format(tmp_path=tmp_path))):
         tfrecord_index.read_label_map(tmp_path / "labels.txt")
 
 
@@ -141,6 +143,16 @@ def test_a_file_that_is_no_tfrecord_is_named(tmp_path):
     (tmp_path / "train.tfrecord").write_bytes(b"PK\x03\x04 a zip archive, not records")
     with pytest.raises(ValueError, match="train.tfrecord: not a TFRecord file"):
         tfrecord_index.compression_of(str(tmp_path / "train.tfrecord"))
+
+
+def test_a_truncated_shard_is_one_line_naming_it(tmp_path):
+    path = write_model_garden_shards(tmp_path / "mg", "train", [[(jpeg_frames(0), [0], RUN), (jpeg_frames(1), [1], JUMP)]])[0]
+    with open(path, "r+b") as stream:
+        stream.truncate(os.path.getsize(path) - 10)
+    with pytest.raises(ValueError) as error:
+        tfrecord_index.index_shards(tmp_path / "index", {"train": path})
+    message = str(error.value)
+    assert message.startswith(f"{path}: unreadable after 0 records") and "\n" not in message
 
 
 def test_ensure_index_reads_again_only_when_the_shards_change(garden, tmp_path, monkeypatch):
