@@ -246,7 +246,6 @@ class Config:
             f"{d.synthetic_num_classes}c-{d.synthetic_videos_per_class}v-seed{self.train.seed}"
         )
 
-
     @property
     def tfrecord_patterns(self):
         """Split name -> glob pattern of a `tfrecord` source, for the patterns that are set."""

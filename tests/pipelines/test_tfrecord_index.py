@@ -132,6 +132,14 @@ def test_bad_patterns_are_one_usage_line(tmp_path, capsys, argument, message):
     assert capsys.readouterr().err == f"python -m pipelines.prepare{message}\n"
 
 
+def test_a_split_given_twice_is_one_usage_line(garden, tmp_path, capsys):
+    pattern = f"{garden[0]}/train*"
+    with pytest.raises(SystemExit) as exit:
+        prepare.main(["tfrecord", f"train={pattern}", f"train={pattern}", "--out", str(tmp_path / "index")])
+    assert exit.value.code == 2
+    assert capsys.readouterr().err == "python -m pipelines.prepare: error: argument SPLIT=PATTERN: a split is given twice\n"
+
+
 def test_a_split_mixing_plain_and_gzip_files_is_refused(tmp_path):
     plain = write_model_garden_shards(tmp_path / "a", "train", [[(jpeg_frames(0), [0], RUN)]])
     gzip = write_model_garden_shards(tmp_path / "b", "train2", [[(jpeg_frames(1), [0], RUN)]], compressed=True)
