@@ -30,7 +30,9 @@ from kerasrrn.training.runtime import PRECISIONS
 from kerasrrn.training.schedules import DECAYS
 from pipelines.clips import SHORT_VIDEO_MODES
 
-SOURCES = ("synthetic", "prepared")
+SOURCES = ("synthetic", "prepared", "tfrecord")
+# The split each pattern field of a `tfrecord` source names.
+PATTERN_SPLITS = {"train_pattern": "train", "val_pattern": "validation", "test_pattern": "test"}
 VERBOSITIES = (0, 1, 2)
 
 
@@ -63,10 +65,24 @@ class DataConfig:
     source: str = option(
         "synthetic",
         "synthetic: the embedded motion dataset, generated on first use; prepared: a "
-        "directory written by `python -m pipelines.prepare`",
+        "directory written by `python -m pipelines.prepare`; tfrecord: SequenceExample shards "
+        "where they are (e.g. TF Model Garden's), named by --train-pattern etc., indexed on first use",
         choices=SOURCES,
     )
-    data_dir: str = option("", "dataset directory ('' = data/synthetic-<spec> for synthetic)")
+    data_dir: str = option("", "dataset directory ('' = data/synthetic-<spec> for synthetic, "
+                           "data/tfrecord-<hash of the patterns> for the index of a tfrecord source)")
+    train_pattern: str = option(
+        "", "tfrecord: glob of the training shards, plain or GZIP (split 'train'), e.g. "
+        "'/data/k400/train*.tfrecord*'", check=lambda config: _pattern_error(config, "train_pattern"),
+    )
+    val_pattern: str = option("", "tfrecord: glob of the validation shards (split 'validation')",
+                              check=lambda config: _pattern_error(config, "val_pattern"))
+    test_pattern: str = option("", "tfrecord: glob of the test shards (split 'test')",
+                               check=lambda config: _pattern_error(config, "test_pattern"))
+    label_map: str = option(
+        "", "tfrecord: class names, one a line (line i is label i) or 'name: index' lines "
+        "('' = from the records' clip/label/text)", check=lambda config: _pattern_error(config, "label_map"),
+    )
     train_split: str = option("train", "split to train on")
     val_split: str = option("validation", "split to validate on (falls back to 'test' if absent)")
     clip_length: int = option(8, "frames per clip T", minimum=1)
@@ -220,13 +236,21 @@ class Config:
     def data_path(self):
         if self.data.data_dir:
             return pathlib.Path(self.data.data_dir)
-        if self.data.source != "synthetic":
-            raise ConfigError("--data-dir is required when --source is 'prepared'")
         d = self.data
+        if d.source == "tfrecord":
+            content = json.dumps([self.tfrecord_patterns, d.label_map], sort_keys=True)
+            return pathlib.Path("data") / f"tfrecord-{hashlib.sha256(content.encode()).hexdigest()[:8]}"
+        if d.source != "synthetic":
+            raise ConfigError("--data-dir is required when --source is 'prepared'")
         return pathlib.Path("data") / (
             f"synthetic-{d.synthetic_frame_size}px-{d.synthetic_frames}f-"
             f"{d.synthetic_num_classes}c-{d.synthetic_videos_per_class}v-seed{self.train.seed}"
         )
+
+    @property
+    def tfrecord_patterns(self):
+        """Split name -> glob pattern of a `tfrecord` source, for the patterns that are set."""
+        return {split: getattr(self.data, name) for name, split in PATTERN_SPLITS.items() if getattr(self.data, name)}
 
 
 def field_index():
@@ -343,6 +367,16 @@ def validate(config):
         message = check(config) if check else None
         if message:
             raise ConfigError(message)
+
+
+def _pattern_error(config, name):
+    """The rule of the `tfrecord` source's fields: a training pattern with it, none without it."""
+    value, tfrecord = getattr(config.data, name), config.data.source == "tfrecord"
+    if tfrecord and name == "train_pattern" and not value:
+        return "--source tfrecord: needs --train-pattern GLOB (and --val-pattern / --test-pattern to validate)"
+    if value and not tfrecord:
+        return f"{flag_name(name)}: only with --source tfrecord (got --source {config.data.source})"
+    return None
 
 
 def _weights_error(model):

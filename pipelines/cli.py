@@ -7,6 +7,7 @@ It lives in `pipelines`, the lowest layer, so that `pipelines.prepare` and the `
 
 import argparse
 import os
+import re
 import sys
 
 
@@ -49,3 +50,12 @@ def directory_path(text):
     if not_a_directory(text):
         raise argparse.ArgumentTypeError(f"{text} exists and is not a directory")
     return text
+
+
+def split_pattern(text):
+    """An argparse type: `SPLIT=PATTERN` -> `(split, pattern)`, the split a name of letters,
+    digits, `_` or `-`."""
+    split, sep, pattern = text.partition("=")
+    if not sep or not pattern or not re.fullmatch(r"[A-Za-z0-9_-]+", split):
+        raise argparse.ArgumentTypeError(f"expected SPLIT=PATTERN (e.g. 'train=/data/train*.tfrecord*'), got {text!r}")
+    return split, pattern

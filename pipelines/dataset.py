@@ -13,7 +13,6 @@ frames are JPEG-decoded.
 import collections
 import dataclasses
 import functools
-import os
 import sys
 
 import tensorflow as tf
@@ -71,7 +70,7 @@ def resolve_split(data_dir, split):
             "prepare: combine the parts first with `python -m pipelines.prepare merge`"
         )
     available = info["splits"]
-    if split in available and records.list_shards(data_dir, split):
+    if split in available and records.split_shards(data_dir, split)[0]:
         return split
     if split == "validation" and "test" in available:
         return "test"
@@ -80,16 +79,16 @@ def resolve_split(data_dir, split):
     )
 
 
-def _indexed_records(shards, shuffle, deterministic):
-    """(shard file name, index in the shard, serialized example) of every record of `shards`,
-    interleaved (the shards shuffled when `shuffle`)."""
+def _indexed_records(shards, compression, shuffle, deterministic):
+    """(shard file name, index in the shard, serialized example) of every record of `shards`
+    (`compression`: "" or "GZIP"), interleaved (the shards shuffled when `shuffle`)."""
     files = tf.data.Dataset.from_tensor_slices(shards)
     if shuffle:
         files = files.shuffle(len(shards), reshuffle_each_iteration=True)
 
     def indexed(shard):
         name = tf.strings.regex_replace(shard, r"^.*/", "")
-        return tf.data.TFRecordDataset(shard).enumerate().map(lambda index, record: (name, index, record))
+        return tf.data.TFRecordDataset(shard, compression).enumerate().map(lambda index, record: (name, index, record))
 
     return files.interleave(
         indexed,
@@ -110,7 +109,7 @@ def read_records(data_dir, split, shuffle, deterministic):
     """Parsed examples of a split (`records.parse_sequence_example` dicts, a missing media id
     replaced as in `media_id_or_place`), interleaved over its shards (shuffled when `shuffle`),
     cached in memory when the split is small."""
-    shards = records.list_shards(data_dir, split)
+    shards, compression = records.split_shards(data_dir, split)
     if not shards:
         raise ValueError(f"{data_dir}: no shards for split {split!r}")
 
@@ -123,9 +122,9 @@ def read_records(data_dir, split, shuffle, deterministic):
         example = checked_label(records.parse_sequence_example(serialized), num_classes, where)
         return {**example, "media_id": media_id_or_place(example["media_id"], shard_name, index)}
 
-    dataset = _indexed_records(shards, shuffle, deterministic)
+    dataset = _indexed_records(shards, compression, shuffle, deterministic)
     dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
-    if sum(os.path.getsize(shard) for shard in shards) < CACHE_LIMIT_BYTES:
+    if sum(tf.io.gfile.stat(shard).length for shard in shards) < CACHE_LIMIT_BYTES:
         dataset = dataset.cache()
     return dataset
 
@@ -145,14 +144,14 @@ def check_media_ids(data_dir, split):
 def _check_media_ids(data_dir, split):
     """`check_media_ids`, read once per process and split (fuse and the tuner build the same
     split for several models); a refusal raises again each time, as it is not cached."""
-    shards = records.list_shards(data_dir, split)
+    shards, compression = records.split_shards(data_dir, split)
 
     def media_id(shard_name, index, serialized):
         stored = records.parse_media_id(serialized)
         return media_id_or_place(stored, shard_name, index), tf.equal(stored, "")
 
     ids, num_missing = [], 0
-    dataset = _indexed_records(shards, shuffle=False, deterministic=True)
+    dataset = _indexed_records(shards, compression, shuffle=False, deterministic=True)
     for batch_ids, batch_missing in dataset.map(media_id, num_parallel_calls=tf.data.AUTOTUNE).batch(4096):
         ids.extend(batch_ids.numpy())
         num_missing += int(tf.math.count_nonzero(batch_missing))

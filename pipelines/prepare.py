@@ -2,6 +2,7 @@
 
     python -m pipelines.prepare {ucf101,hmdb51,folder,tfds} ROOT --out DIR [flags]
     python -m pipelines.prepare merge DIR [DIR ...] --out DIR
+    python -m pipelines.prepare tfrecord SPLIT=PATTERN [SPLIT=PATTERN ...] --out DIR [--label-map FILE]
 
 Each split's videos are put in a deterministic order (a hash of their media id, which mixes
 classes within a shard; TFDS keeps its own order) and cut into contiguous shards. Workers
@@ -25,6 +26,10 @@ shards `j` with `j % n == i`, under their final global names (`train-00007-of-00
 in its own DIR, with a partial `dataset.json`. `merge` then links (or copies) all shards into
 one DIR, checks that every shard of every split is there exactly once and that the parts agree
 on classes and settings, and writes the combined `dataset.json` and `failures.jsonl`.
+
+Shards that exist already (TF Model Garden's, or any `tf.train.SequenceExample` video dataset):
+`tfrecord` indexes them where they are, nothing copied (`pipelines.tfrecord_index`): DIR gets a
+`dataset.json` that lists each split's files, counted by reading every record.
 """
 
 import collections
@@ -44,8 +49,10 @@ import signal
 import sys
 import time
 
-from pipelines import decode, records
-from pipelines.cli import OneLineArgumentParser, bounded, directory_path, non_negative_int, positive_int
+from pipelines import decode, records, tfrecord_index
+from pipelines.cli import (
+    OneLineArgumentParser, bounded, directory_path, non_negative_int, positive_int, split_pattern
+)
 from pipelines.sources.folder import list_folder
 from pipelines.sources.hmdb51 import list_hmdb51
 from pipelines.sources.tfds import list_tfds
@@ -437,7 +444,7 @@ def check_complete(out, split, num_found):
 def build_parser():
     parser = OneLineArgumentParser(prog="python -m pipelines.prepare", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(
-        dest="source", required=True, metavar="{ucf101,hmdb51,folder,tfds,merge}"
+        dest="source", required=True, metavar="{ucf101,hmdb51,folder,tfds,merge,tfrecord}"
     )
     for source in SOURCES:
         sub = commands.add_parser(source, help=f"prepare {source}")
@@ -528,7 +535,35 @@ def build_parser():
     sub.add_argument("dirs", nargs="+", metavar="DIR")
     sub.add_argument("--out", required=True, type=directory_path, help="output DIR (may be one of the parts)")
     add_max_failures(sub)
+    sub = commands.add_parser(
+        "tfrecord", help="index existing SequenceExample shards (e.g. TF Model Garden's) where they are"
+    )
+    sub.add_argument(
+        "patterns", nargs="+", type=split_pattern, metavar="SPLIT=PATTERN",
+        help="a split and the glob of its shards, plain or GZIP, e.g. 'train=/data/k400/train*.tfrecord*'",
+    )
+    sub.add_argument("--out", required=True, type=directory_path, help="output DIR for dataset.json")
+    sub.add_argument(
+        "--label-map", metavar="FILE",
+        help="class names, one a line (line i is label i) or 'name: index' lines (default: clip/label/text)",
+    )
     return parser
+
+
+def index(args):
+    """Indexes existing shards into `--out/dataset.json` and prints the counts. Returns 0."""
+    patterns = dict(args.patterns)
+    if len(patterns) < len(args.patterns):
+        raise UsageError("argument SPLIT=PATTERN: a split is given twice")
+    try:
+        info = tfrecord_index.index_shards(args.out, patterns, args.label_map)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    counts = ", ".join(f"{split} {entry['videos']}" for split, entry in info["splits"].items())
+    shards = sum(entry["shards"] for entry in info["splits"].values())
+    print(f"indexed {counts} videos of {len(info['class_names'])} classes in {shards} shards "
+          f"(left where they are) into {pathlib.Path(args.out) / records.DATASET_JSON}")
+    return 0
 
 
 def add_max_failures(parser):
@@ -546,6 +581,8 @@ def main(argv=None):
     try:
         if args.source == "merge":
             return merge(args)
+        if args.source == "tfrecord":
+            return index(args)
         if args.shard_index >= args.num_shards:
             parser.error(
                 f"argument --shard-index: expected 0..{args.num_shards - 1} (--num-shards {args.num_shards}), got {args.shard_index}"

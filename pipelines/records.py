@@ -160,8 +160,23 @@ def shard_filename(split, shard_index, num_shards):
 
 
 def list_shards(data_dir, split):
-    """Sorted paths of the finished shards of `split` in `data_dir`."""
+    """Sorted paths of the finished shards of `split` in `data_dir`, named as prepare names them."""
     return sorted(str(path) for path in pathlib.Path(data_dir).glob(f"{split}-*-of-*.tfrecord"))
+
+
+def split_shards(data_dir, split):
+    """The shards of `split` and how they are compressed.
+
+    Returns:
+        (list of str paths, str compression: "" or "GZIP"). A `dataset.json` that lists a split's
+        `files` (written by `pipelines.tfrecord_index` for shards kept where they are) gives
+        those, in its order, with its `compression`; otherwise `list_shards`, uncompressed.
+    """
+    path = pathlib.Path(data_dir) / DATASET_JSON
+    split_info = json.loads(path.read_text()).get("splits", {}).get(split, {}) if path.is_file() else {}
+    if "files" in split_info:
+        return list(split_info["files"]), split_info.get("compression", "")
+    return list_shards(data_dir, split), ""
 
 
 class ShardWriter:
@@ -180,26 +195,19 @@ class ShardWriter:
         self.path = str(path)
         self.temporary_path = f"{self.path}.tmp-{os.getpid()}"
         self.num_written = 0
-        self._crc32c = None
         self._stream = None
 
     def __enter__(self):
-        self._crc32c = _crc32c_function()
+        _crc32c_function()  # refuses the slow fallback before anything is written
         self._stream = open(self.temporary_path, "wb")
         return self
 
     def write(self, serialized):
         length = struct.pack("<Q", len(serialized))
-        self._stream.write(length + self._masked_crc(length))
+        self._stream.write(length + masked_crc(length))
         self._stream.write(serialized)
-        self._stream.write(self._masked_crc(serialized))
+        self._stream.write(masked_crc(serialized))
         self.num_written += 1
-
-    def _masked_crc(self, data):
-        """The TFRecord checksum of `data`: its CRC32C, rotated right by 15 bits plus a constant,
-        as 4 little-endian bytes."""
-        crc = self._crc32c(data)
-        return struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
 
     def __exit__(self, exc_type, exc, traceback):
         try:
@@ -212,6 +220,13 @@ class ShardWriter:
         else:
             os.remove(self.temporary_path)
         return False
+
+
+def masked_crc(data):
+    """The TFRecord checksum of `data`: its CRC32C, rotated right by 15 bits plus a constant,
+    as 4 little-endian bytes."""
+    crc = _crc32c_function()(data)
+    return struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
 
 
 def _crc32c_function():

@@ -4,7 +4,7 @@ import dataclasses
 import pathlib
 
 from kerasrrn.evaluation import views
-from pipelines import records
+from pipelines import records, tfrecord_index
 from pipelines.dataset import ClipSpec, build_dataset, build_eval_dataset, check_media_ids, resolve_split
 from pipelines.sources import synthetic
 
@@ -60,7 +60,7 @@ class RunData:
         return self.info["splits"][split]["videos"]
 
     def num_shards(self, split):
-        return len(records.list_shards(self.path, split))
+        return len(records.split_shards(self.path, split)[0])
 
     def num_views(self, split):
         """Test views of `split`: videos x clips per video x crops per clip."""
@@ -94,14 +94,27 @@ class RunData:
         return build_eval_dataset(self.path, resolve_split(self.path, split), self.spec, batch_size)
 
 
+def index_tfrecord_source(config):
+    """Indexes the shards of a `tfrecord` source into `config.data_path`
+    (`pipelines.tfrecord_index.ensure_index`: read again only when they changed); nothing for
+    other sources.
+
+    Raises:
+        ValueError, one line naming the split, file or record, where the shards cannot be indexed.
+    """
+    if config.data.source == "tfrecord":
+        tfrecord_index.ensure_index(config.data_path, config.tfrecord_patterns, config.data.label_map or None)
+
+
 def load_run_data(config):
-    """Generates the synthetic dataset on first use, then opens the dataset of `config` (a
-    `kerasrrn.config.Config`) with its train and validation splits."""
-    path = config.data_path
-    if config.data.source == "synthetic":
-        d = config.data
+    """Generates the synthetic dataset on first use or indexes a `tfrecord` source
+    (`index_tfrecord_source`), then opens the dataset of `config` (a `kerasrrn.config.Config`)
+    with its train and validation splits."""
+    path, d = config.data_path, config.data
+    if d.source == "synthetic":
         synthetic.write_synthetic_dataset(
             path, d.synthetic_num_classes, d.synthetic_videos_per_class, d.synthetic_frame_size,
             d.synthetic_frames, config.train.seed,
         )
+    index_tfrecord_source(config)
     return RunData.open(path, ClipSpec.from_config(config.data), config.data.train_split, config.data.val_split)

@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 
 from kerasrrn import config as config_lib
-from kerasrrn.runs.data import RunData
+from kerasrrn.runs.data import RunData, index_tfrecord_source
 from kerasrrn.runs.layout import CHECKPOINTS, RunLayout
 from pipelines.dataset import ClipSpec
 
@@ -100,15 +100,19 @@ class TrainedRun:
         return self.load_checkpoint(compile)[0]
 
     def data(self, data_path=None, **spec_overrides):
-        """The run's dataset (or `data_path`), read with the run's clip settings and
-        `spec_overrides` (`ClipSpec` fields; None values keep the run's)."""
+        """The run's dataset (a `tfrecord` source indexed again if its shards changed) or
+        `data_path`, read with the run's clip settings and `spec_overrides` (`ClipSpec` fields;
+        None values keep the run's)."""
         overrides = {name: value for name, value in spec_overrides.items() if value is not None}
         spec = dataclasses.replace(ClipSpec.from_config(self.config.data), **overrides)
+        if data_path is None:
+            index_tfrecord_source(self.config)
         return RunData.open(data_path or self.config.data_path, spec)
 
     def validation_data(self):
         """The run's dataset with its validation split resolved, as `fit` evaluated it."""
         config = self.config
+        index_tfrecord_source(config)
         return RunData.open(config.data_path, ClipSpec.from_config(config.data), val_split=config.data.val_split)
 
 
