@@ -16,6 +16,8 @@ import tensorflow as tf
 
 from kerasrrn import evaluate, export, fit
 from kerasrrn.evaluation import reports
+from kerasrrn.runs import fusion
+from kerasrrn.runs.loading import TrainedRun
 from kerasrrn.training.callbacks import AtomicModelCheckpoint
 from pipelines import records
 from pipelines.sources import synthetic
@@ -238,3 +240,13 @@ def test_a_full_disk_while_exporting_is_one_line_and_leaves_no_version(tiny_run,
     assert export.main([str(tiny_run), "--out", str(out), "--name", "m"]) == 1
     assert one_error_line(capsys).endswith(f"error: no space left on device writing {out / 'm'}\n")
     assert [path.name for path in out.rglob("*")] == ["m"]  # no version, no staging directory
+
+
+def test_fuse_loads_the_last_checkpoint_of_a_stream_whose_best_is_truncated(tiny_run, tmp_path, capsys):
+    runs = [copied_run(tiny_run, tmp_path / name) for name in ("a", "b")]
+    best = runs[1] / "checkpoints" / "best.keras"
+    best.write_bytes(best.read_bytes()[:1000])
+    models = fusion.load_stream_models([TrainedRun.open(run) for run in runs])
+    assert len(models) == 2
+    warning = one_error_line(capsys)
+    assert warning.startswith("warning: ") and str(best) in warning and "last.keras instead" in warning
