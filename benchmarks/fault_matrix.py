@@ -9,7 +9,7 @@ plan or validation split, broken symlinks and loops, a video whose frame size ch
 flags, a worker killed with SIGKILL (as the OOM killer would) and the main process killed; then
 a tiny `fit` SIGKILLed during its final evaluation and during its automatic export, and re-run;
 then `fit` and `export` writing to a 1 MiB tmpfs.
-Prints `case | expected | observed | ok`; every case is bounded by a timeout (about four
+Prints `case | expected | observed | ok`; every case is bounded by a timeout (about six
 minutes in all on 2 cores).
 """
 

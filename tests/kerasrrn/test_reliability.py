@@ -14,7 +14,7 @@ import keras
 import pytest
 import tensorflow as tf
 
-from kerasrrn import evaluate, export, fit
+from kerasrrn import evaluate, export, fit, predict
 from kerasrrn.evaluation import reports
 from kerasrrn.runs import fusion
 from kerasrrn.runs.loading import TrainedRun
@@ -250,3 +250,9 @@ def test_fuse_loads_the_last_checkpoint_of_a_stream_whose_best_is_truncated(tiny
     assert len(models) == 2
     warning = one_error_line(capsys)
     assert warning.startswith("warning: ") and str(best) in warning and "last.keras instead" in warning
+
+
+def test_a_dataset_json_that_is_not_json_stops_predict_with_one_line(tiny_run, tmp_path, capsys):
+    (tmp_path / records.DATASET_JSON).write_text('{"class_names": [')
+    assert predict.main([str(tiny_run), str(tmp_path / "video.avi"), "--data", str(tmp_path)]) == 1
+    assert f"{tmp_path / records.DATASET_JSON}: not valid JSON" in one_error_line(capsys)
