@@ -11,7 +11,8 @@ frame step, frame size, source) and `failures.jsonl` (every video that could not
 Shards are written under a temporary name and renamed when complete, so a shard that exists
 under its final name is always whole. Writing (`make_sequence_example`, `ShardWriter`) is pure
 Python and never imports TensorFlow, so `python -m pipelines.prepare` runs without it; reading
-(`parse_sequence_example`) is a tf.data op.
+(`parse_sequence_example`) is a tf.data op; `count_records` checks a shard's framing (truncated
+or garbled records) in pure Python.
 """
 
 import io

@@ -36,7 +36,9 @@ class RunData:
         checked now, not after training.
 
         Raises:
-            FileNotFoundError or ValueError, one line naming the dataset, the split or the shard.
+            FileNotFoundError or ValueError, one line naming the dataset or the split;
+            `pipelines.records.DatasetError` (a ValueError) naming the shard or `dataset.json`
+            of a damaged dataset.
         """
         path = pathlib.Path(path)
         info = records.read_dataset_info(path)
