@@ -239,10 +239,12 @@ def locate_bad_record(data_dir, splits):
 
 
 def _all_frames_decode(serialized):
-    """Decodes every frame of one serialized example (raising on the first bad one)."""
+    """Decodes every frame of one serialized example, one after the other, raising on the first
+    bad one (libjpeg prints a line to stderr for each frame it fails on)."""
     frames = records.parse_sequence_example(serialized)["frames"]
     return tf.reduce_sum(tf.map_fn(
-        lambda jpeg: tf.size(tf.io.decode_jpeg(jpeg, channels=3)), frames, fn_output_signature=tf.int32
+        lambda jpeg: tf.size(tf.io.decode_jpeg(jpeg, channels=3)), frames, fn_output_signature=tf.int32,
+        parallel_iterations=1,
     ))
 
 
