@@ -7,12 +7,14 @@ Each case runs the real command in a subprocess against a tiny generated folder 
 disk (a 1 MiB tmpfs when `mount` is allowed, else the case says so), re-runs with another shard
 plan or validation split, broken symlinks and loops, a video whose frame size changes, bad
 flags, a worker killed with SIGKILL (as the OOM killer would) and the main process killed; then
-a tiny `fit` SIGKILLed during its final evaluation and during its automatic export, and re-run.
-Prints `case | expected | observed | ok`; every case is bounded by a timeout (about four
+a tiny `fit` SIGKILLed during its final evaluation and during its automatic export, and re-run;
+then `fit` and `export` writing to a 1 MiB tmpfs.
+Prints `case | expected | observed | ok`; every case is bounded by a timeout (about six
 minutes in all on 2 cores).
 """
 
 import argparse
+import contextlib
 import json
 import os
 import pathlib
@@ -22,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+import zipfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
@@ -30,6 +33,7 @@ from tests.pipelines.video_fixtures import write_size_changing_video, write_vide
 
 PREPARE = [sys.executable, "-m", "pipelines.prepare", "folder"]
 FIT = [sys.executable, "-m", "kerasrrn.fit"]
+EXPORT = [sys.executable, "-m", "kerasrrn.export"]
 TIMEOUT_S = 120
 
 
@@ -87,19 +91,71 @@ def wait_for_workers(process, count=2):
     return []
 
 
-def case_no_space(work, tree):
-    mount = work / "tiny"
+@contextlib.contextmanager
+def small_disk(work, name):
+    """A 1 MiB tmpfs mounted at `work/name` for the body (None where mounting is not allowed)."""
+    mount = work / name
     mount.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
                       capture_output=True).returncode != 0:
-        return "n/a: cannot mount a tmpfs here (tests inject ENOSPC instead)"
+        yield None
+        return
     try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)])
+
+
+NO_MOUNT = "n/a: cannot mount a tmpfs here (tests inject ENOSPC instead)"
+
+
+def case_no_space(work, tree):
+    with small_disk(work, "tiny") as mount:
+        if mount is None:
+            return NO_MOUNT
         code, line = prepare(tree, mount / "out", "--short-side", "0", "--quality", "100")
         leftovers = [path.name for path in (mount / "out").glob("*.tmp*")]
         finished = len(list((mount / "out").glob("*.tfrecord.json")))
         return f"exit {code}, {line[-60:]!r}, {finished} sidecars, tmp left {leftovers}"
-    finally:
-        subprocess.run(["umount", str(mount)])
+
+
+def last_error_line(done):
+    """The last stderr line of a finished subprocess and how many lines start a traceback."""
+    lines = done.stderr.strip().splitlines() or [""]
+    return lines[-1], sum(line.startswith("Traceback") for line in lines)
+
+
+def partial_files(root):
+    """Temporary files and `.keras` files that are not whole zips under `root`."""
+    return [path.name for path in root.rglob("*") if path.is_file() and (
+        "tmp" in path.name or path.suffix == ".keras" and not zipfile.is_zipfile(path))]
+
+
+def case_fit_no_space(work, tree):
+    with small_disk(work, "tiny_fit") as mount:
+        if mount is None:
+            return NO_MOUNT
+        argv = [*FIT, *tiny_run_argv(mount, "full")]
+        argv[argv.index("--data-dir") + 1] = str(work / "fit_data")  # the data fits elsewhere
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT_S, env=command_env())
+        line, tracebacks = last_error_line(done)
+        return (f"exit {done.returncode}, {line[-70:]!r}, tracebacks {tracebacks}, "
+                f"partial left {partial_files(mount)}")
+
+
+def case_export_no_space(work, tree):
+    run = work / "export_src"
+    if not (run / "metrics.json").is_file():
+        subprocess.run([*FIT, *tiny_run_argv(work, "export_src")], capture_output=True, timeout=TIMEOUT_S,
+                       env=command_env(), check=True)
+    with small_disk(work, "tiny_export") as mount:
+        if mount is None:
+            return NO_MOUNT
+        done = subprocess.run([*EXPORT, str(run), "--out", str(mount)], capture_output=True, text=True,
+                              timeout=TIMEOUT_S, env=command_env())
+        line, tracebacks = last_error_line(done)
+        left = sorted(path.name for path in (mount / "export_src").iterdir())
+        return f"exit {done.returncode}, {line[-70:]!r}, tracebacks {tracebacks}, left under the model {left}"
 
 
 def case_other_plan(work, tree):
@@ -174,6 +230,11 @@ def case_kill_main(work, big_tree):
     return f"{len(workers)} workers, alive after 10 s: {sum(map(alive, workers))}"
 
 
+def command_env():
+    """The environment of the `kerasrrn` commands: this checkout on the path, unbuffered."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(pathlib.Path(__file__).resolve().parents[1])}
+
+
 def fit_killed(work, name, line_start, export, killed_when=lambda: True):
     """Runs a tiny `fit` in `work` and SIGKILLs it once it printed a line starting with
     `line_start` and `killed_when()` holds (bounded by TIMEOUT_S).
@@ -184,8 +245,7 @@ def fit_killed(work, name, line_start, export, killed_when=lambda: True):
     argv = [*FIT, *tiny_run_argv(work, name)]
     if export:
         argv.remove("--no-export")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(pathlib.Path(__file__).resolve().parents[1])}
-    process = subprocess.Popen(argv, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(argv, cwd=work, env=command_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     watchdog = threading.Timer(TIMEOUT_S, process.kill)
     watchdog.start()
     killed = False
@@ -240,6 +300,10 @@ CASES = [
     ("main process SIGKILLed", "workers gone", case_kill_main),
     ("fit SIGKILLed while evaluating", "re-run exit 0, not retrained, history kept, no backup", case_fit_kill_evaluation),
     ("fit SIGKILLed while exporting", "re-run exit 0, not retrained, version 1, no staging", case_fit_kill_export),
+    ("fit: disk full (1 MiB tmpfs run dir)", "exit 1, one 'no space left' line, no tmp, no partial .keras",
+     case_fit_no_space),
+    ("export: disk full (1 MiB tmpfs --out)", "exit 1, one 'no space left' line, no version, no staging",
+     case_export_no_space),
 ]
 
 

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import pathlib
 
 import yaml
@@ -344,8 +345,12 @@ def load(path):
 
 
 def save(config, path):
-    """Writes the resolved config as JSON."""
-    pathlib.Path(path).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    """Writes the resolved config as JSON, through a temporary file (a full disk or a kill
+    never leaves a truncated config.json, which would refuse the re-run)."""
+    path = pathlib.Path(path)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    os.replace(temporary, path)
 
 
 def flag_name(field_name):

@@ -12,18 +12,23 @@ Every video of the split gives `num_test_clips` evenly spaced clips, each as one
     predictions.csv           video, true, predicted, top5 ("class:score;..."), correct
 
 Usage errors (no checkpoint, no dataset, unknown split, media ids shared by several videos, bad
-flag) exit 2 with one line.
+flag) exit 2 with one line. A damaged dataset (a truncated or garbled shard, an undecodable
+frame, a label outside the classes, a `dataset.json` that is not JSON or whose counts differ
+from the shards') exits 1 with one line naming the file (and the record where known).
 """
 
 import pathlib
 import sys
+
+import tensorflow as tf
 
 from kerasrrn.cli import flags
 from kerasrrn.evaluation import reports, views
 from kerasrrn.evaluation.predictions import write_predictions
 from kerasrrn.runs.loading import InferenceError, load_model
 from pipelines.cli import OneLineArgumentParser, directory_path, positive_int
-from pipelines.dataset import check_media_ids, resolve_split
+from pipelines.dataset import check_counts, check_media_ids, data_error, resolve_split
+from pipelines.records import DatasetError
 
 # Up to this many classes the summary lists every class; above it, the worst ones only.
 SUMMARY_CLASSES = 10
@@ -81,12 +86,14 @@ def load(args):
         (`kerasrrn.runs.loading.LoadedModel`, str split).
 
     Raises:
-        InferenceError, FileNotFoundError or ValueError (one line) for unusable input.
+        InferenceError, FileNotFoundError or ValueError (one line) for unusable input;
+        `DatasetError` for a damaged dataset.
     """
     loaded = load_model(args.model, args.data, **flags.view_overrides(args))
     if loaded.data is None:
         raise InferenceError(f"--data: required to evaluate {loaded.description}")
     split = resolve_split(loaded.data.path, args.split)
+    check_counts(loaded.data.path, split)
     check_media_ids(loaded.data.path, split)
     return loaded, split
 
@@ -121,9 +128,19 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         loaded, split = load(args)
+    except DatasetError as error:
+        return parser.fail(str(error))
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
-    evaluate(loaded, split, args)
+    try:
+        evaluate(loaded, split, args)
+    except DatasetError as error:
+        return parser.fail(str(error))
+    except tf.errors.OpError as error:
+        line = data_error(error, loaded.data.path, [split])
+        if line is None:
+            raise
+        return parser.fail(line)
     return 0
 
 

@@ -31,6 +31,8 @@ read a run the same way. Any checkpoint whose model maps pixels `(B, T, S, S, 3)
 probabilities `(B, C)` exports (every model of `kerasrrn.models`).
 """
 
+import contextlib
+import errno
 import os
 import pathlib
 import re
@@ -45,7 +47,7 @@ import tensorflow as tf
 
 from kerasrrn.runs.layout import RunLayout
 from kerasrrn.runs.loading import LABELS_ASSET, load_model
-from pipelines.cli import OneLineArgumentParser, directory_path, not_a_directory
+from pipelines.cli import OneLineArgumentParser, directory_path, no_space_left, not_a_directory
 from pipelines.clips import clip_span
 from pipelines.dataset import video_views
 
@@ -326,6 +328,19 @@ def _quoted(text):
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+@contextlib.contextmanager
+def full_disk_named(path):
+    """Re-raises an error of a full disk inside the body (an `OSError`, or TensorFlow's
+    `ResourceExhaustedError` naming a staging file) as `OSError(ENOSPC)` naming `path`, the
+    model directory being written."""
+    try:
+        yield
+    except (OSError, tf.errors.OpError) as error:
+        if no_space_left(error, path) is None:
+            raise
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from error
+
+
 def export_run(run_path, out_dir="saved_models", name=None, version=None, verify=True):
     """Exports the best checkpoint of a run as `<out_dir>/<name>/<version>/` and updates
     `<out_dir>/models.config`. Prints one line: what was exported where, and how it verified.
@@ -342,7 +357,9 @@ def export_run(run_path, out_dir="saved_models", name=None, version=None, verify
 
     Raises:
         ExportError (bad run directory, name or version; an existing version is never
-        overwritten), VerificationError (the reloaded model disagrees; nothing is left behind).
+        overwritten), VerificationError (the reloaded model disagrees; nothing is left behind),
+        OSError ENOSPC naming the model directory on a full disk (the staging directory is
+        deleted, no version appears).
     """
     run_path = pathlib.Path(run_path)
     if not RunLayout(run_path).is_run():
@@ -366,24 +383,25 @@ def export_run(run_path, out_dir="saved_models", name=None, version=None, verify
 
     loaded = load_model(run_path)
     model, spec, class_names = loaded.model, loaded.spec, loaded.class_names
-    model_path.mkdir(parents=True, exist_ok=True)
-    remove_stale_staging(model_path)
-    # Holds the SavedModel and its labels file, so that a kill leaves nothing elsewhere.
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{version}.tmp-{os.getpid()}-", dir=model_path))
-    try:
-        labels_path, saved = staging / LABELS_FILE, staging / "saved_model"
-        labels_path.write_text("".join(f"{class_name}\n" for class_name in class_names))
-        build_archive(model, spec, labels_path).write_out(str(saved), verbose=False)
-        verified = "not verified"
-        if verify:
-            difference, tolerance = verify_saved_model(saved, model, spec, class_names)
-            verified = (f"reloaded in a fresh TensorFlow process: largest probability difference "
-                        f"{difference:.1e}, tolerance {tolerance:.0e}")
-        make_world_readable(saved)
-        version_path = publish_version(saved, model_path, version, explicit)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    write_models_config(out_dir)
+    with full_disk_named(model_path):
+        model_path.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging(model_path)
+        # Holds the SavedModel and its labels file, so that a kill leaves nothing elsewhere.
+        staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{version}.tmp-{os.getpid()}-", dir=model_path))
+        try:
+            labels_path, saved = staging / LABELS_FILE, staging / "saved_model"
+            labels_path.write_text("".join(f"{class_name}\n" for class_name in class_names))
+            build_archive(model, spec, labels_path).write_out(str(saved), verbose=False)
+            verified = "not verified"
+            if verify:
+                difference, tolerance = verify_saved_model(saved, model, spec, class_names)
+                verified = (f"reloaded in a fresh TensorFlow process: largest probability difference "
+                            f"{difference:.1e}, tolerance {tolerance:.0e}")
+            make_world_readable(saved)
+            version_path = publish_version(saved, model_path, version, explicit)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        write_models_config(out_dir)
     print(f"Exported {loaded.description} to {version_path} ({verified})")
     return version_path
 
@@ -410,10 +428,14 @@ def main(argv=None):
     try:
         path = export_run(args.run_dir, args.out, args.name, args.version)
     except VerificationError as error:
-        sys.stderr.write(f"{parser.prog}: error: {error}\n")
-        return 1
+        return parser.fail(str(error))
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
+    except OSError as error:
+        line = no_space_left(error, args.out)
+        if line is None:
+            raise
+        return parser.fail(line)
     print(f"  signatures: serving_default (clips), video (whole videos); classes: "
           f"{path / 'assets' / LABELS_FILE}")
     print(f"  TF Serving config: {pathlib.Path(args.out) / MODELS_CONFIG}")

@@ -32,8 +32,9 @@ from kerasrrn.runs.loading import TrainedRun
 from kerasrrn.training import distribution
 from kerasrrn.training.backup import TrainingBackup
 from kerasrrn.training.run import prepare_run, train
-from pipelines.cli import OneLineArgumentParser, not_a_directory
-from pipelines.dataset import label_error
+from pipelines.cli import OneLineArgumentParser, no_space_left, not_a_directory
+from pipelines.dataset import data_error
+from pipelines.records import DatasetError
 
 
 def build_parser():
@@ -128,19 +129,21 @@ def main(argv=None):
         # MultiWorkerMirroredStrategy must exist before any TensorFlow op runs.
         strategy = distribution.strategy_for(config.train.strategy)
         data = prepare_run(config, distribution.global_batch_size(config.train.batch_size, strategy))
+    except DatasetError as error:
+        return parser.fail(str(error))
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
     try:
         train_and_finish(config, data, strategy)
-    except WeightsUnavailableError as error:
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 1
-    except tf.errors.InvalidArgumentError as error:
-        line = label_error(error)
+    except (WeightsUnavailableError, DatasetError) as error:
+        return parser.fail(str(error))
+    except (tf.errors.OpError, OSError) as error:
+        line = no_space_left(error, config.run_path)
+        if line is None and isinstance(error, tf.errors.OpError):
+            line = data_error(error, data.path, [data.train_split, data.val_split])
         if line is None:
             raise
-        print(f"{parser.prog}: error: {line}", file=sys.stderr)
-        return 1
+        return parser.fail(line)
     return 0
 
 

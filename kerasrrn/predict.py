@@ -24,6 +24,7 @@ from pipelines.cli import OneLineArgumentParser, positive_int
 from pipelines import clips, decode
 from pipelines.dataset import test_clip_indices
 from pipelines.decode import VideoDecodeError
+from pipelines.records import DatasetError
 
 
 def build_parser():
@@ -79,6 +80,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         loaded = load_model(args.model, args.data, **flags.view_overrides(args))
+    except DatasetError as error:  # e.g. a dataset.json that is not JSON
+        return parser.fail(str(error))
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
     predictions, failed = [], 0

@@ -6,6 +6,7 @@ It lives in `pipelines`, the lowest layer, so that `pipelines.prepare` and the `
 """
 
 import argparse
+import errno
 import os
 import re
 import sys
@@ -17,6 +18,21 @@ class OneLineArgumentParser(argparse.ArgumentParser):
     def error(self, message):
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         sys.exit(2)
+
+    def fail(self, message):
+        """Writes a run-time error (not a usage error) as one line on stderr; returns the exit
+        status 1, for `return parser.fail(...)` in a command's `main`."""
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        return 1
+
+
+def no_space_left(error, path):
+    """`no space left on device writing PATH` for an error a full disk raised: an `OSError`
+    with errno ENOSPC (PATH: the file it names, else `path`, what the command was writing
+    into) or a TensorFlow error saying so; None for any other error."""
+    if getattr(error, "errno", None) != errno.ENOSPC and os.strerror(errno.ENOSPC) not in str(error):
+        return None
+    return f"no space left on device writing {getattr(error, 'filename', None) or path}"
 
 
 def bounded(kind, low, high=None, description=""):

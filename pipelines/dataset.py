@@ -170,6 +170,88 @@ def _check_media_ids(data_dir, split):
         )
 
 
+def check_counts(data_dir, split):
+    """Counts the records of `split`'s shards (`records.count_records`: headers only) and
+    refuses a count that differs from `dataset.json`'s: the count sets the steps of a
+    training epoch and the length of an evaluation pass, so a wrong one would silently
+    change both.
+
+    Raises:
+        `records.DatasetError`, one line naming `dataset.json` or the shard.
+    """
+    _check_counts(str(data_dir), split)
+
+
+@functools.lru_cache(maxsize=None)
+def _check_counts(data_dir, split):
+    """`check_counts`, read once per process and split, like `_check_media_ids`."""
+    shards, compression = records.split_shards(data_dir, split)
+    if compression:
+        # GZIP shards are indexed where they are (`pipelines.tfrecord_index`), which counts
+        # their records by reading them and indexes again when a file changes.
+        return
+    counts = {os.path.basename(shard): records.count_records(shard) for shard in shards}
+    listed = records.read_dataset_info(data_dir)["splits"][split]["videos"]
+    if sum(counts.values()) != listed:
+        held = ", ".join(f"{name}: {count}" for name, count in counts.items())
+        raise records.DatasetError(
+            f"{os.path.join(data_dir, records.DATASET_JSON)}: split {split} lists {listed} videos, "
+            f"its shards hold {sum(counts.values())} records ({held}); expected the same count "
+            "(re-run `python -m pipelines.prepare` or correct the file)"
+        )
+
+
+def data_error(error, data_dir, splits):
+    """The one-line message of a `tf.errors.OpError` that reading `splits` of `data_dir` raised:
+    a label outside the classes (`label_error`), or a record that is garbled (checksum) or holds
+    an undecodable JPEG frame, located by `locate_bad_record`. None for any other error."""
+    line = label_error(error)
+    if line is None and (
+        isinstance(error, tf.errors.DataLossError)
+        or isinstance(error, tf.errors.InvalidArgumentError) and "DecodeJpeg" in str(error)
+    ):
+        reason = str(error).split("}}")[-1].strip().splitlines()[0].split(" [Op:")[0]
+        line = locate_bad_record(data_dir, splits) or (
+            f"{data_dir}: unreadable data in split {' or '.join(splits)} ({reason})"
+        )
+    return line
+
+
+def locate_bad_record(data_dir, splits):
+    """The first record of `splits` that cannot be read, as one line naming its shard file,
+    its index and what was expected; None where every record reads. Reads every record and
+    decodes every frame (the whole split, once: for an error already raised).
+    """
+    for split in splits:
+        for shard in records.list_shards(data_dir, split):
+            try:
+                num_records = records.count_records(shard, check_data=True)
+            except records.DatasetError as error:
+                return str(error)
+            decodable = tf.data.TFRecordDataset(shard).enumerate().map(
+                lambda index, serialized: (index, _all_frames_decode(serialized)),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+            ).ignore_errors()
+            read = {int(index) for index, _ in decodable}
+            missing = sorted(set(range(num_records)) - read)
+            if missing:
+                serialized = next(iter(tf.data.TFRecordDataset(shard).skip(missing[0]).take(1)))
+                media_id = records.parse_media_id(serialized).numpy().decode("utf-8", "replace")
+                return (f"{shard}: record {missing[0]} (media id {media_id or 'none'}): a frame is not a "
+                        f"decodable JPEG (expected one JPEG per frame in {records.FRAMES_KEY})")
+    return None
+
+
+def _all_frames_decode(serialized):
+    """Decodes every frame of one serialized example, one after the other, raising on the first
+    bad one (libjpeg prints a line to stderr for each frame it fails on)."""
+    frames = records.parse_sequence_example(serialized)["frames"]
+    return tf.reduce_sum(tf.map_fn(
+        lambda jpeg: tf.size(tf.io.decode_jpeg(jpeg, channels=3)), frames, fn_output_signature=tf.int32,
+        parallel_iterations=1,
+    ))
+
+
 def checked_label(example, num_classes, message):
     """`example` (a parsed dict) once its label is asserted to lie in `[0, num_classes)`: an
     out-of-range label would otherwise train silently as an all-zero target."""

@@ -36,7 +36,6 @@ import collections
 import ctypes
 import concurrent.futures
 import concurrent.futures.process
-import errno
 import hashlib
 import itertools
 import json
@@ -51,7 +50,7 @@ import time
 
 from pipelines import decode, records, tfrecord_index
 from pipelines.cli import (
-    OneLineArgumentParser, bounded, directory_path, non_negative_int, positive_int, split_pattern
+    OneLineArgumentParser, bounded, directory_path, no_space_left, non_negative_int, positive_int, split_pattern
 )
 from pipelines.sources.folder import list_folder
 from pipelines.sources.hmdb51 import list_hmdb51
@@ -602,14 +601,10 @@ def main(argv=None):
         )
         return 1
     except OSError as error:
-        if error.errno != errno.ENOSPC:
+        line = no_space_left(error, args.out)
+        if line is None:
             raise
-        print(
-            f"{parser.prog}: error: no space left on device writing {error.filename or args.out}; "
-            "finished shards are kept: free space and re-run the same command to resume",
-            file=sys.stderr,
-        )
-        return 1
+        return parser.fail(f"{line}; finished shards are kept: free space and re-run the same command to resume")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import hashlib
 import os
 import pathlib
 
-import keras
 import keras_tuner
 import numpy as np
 
@@ -130,14 +129,15 @@ def cache_key(run_dir):
 
 
 def predict_stream(run_dir, verbose=0):
-    """Video-level validation scores of a run's best checkpoint (all test clips per video).
+    """Video-level validation scores of a run's best checkpoint (all test clips per video;
+    `last.keras`, with one warning, where `best.keras` is unreadable).
 
     Returns:
         (video ids `(V,)` str, labels `(V,)` int64, scores `(V, C)` float64).
     """
     run = TrainedRun.open(run_dir)
     data = run.validation_data()
-    model = keras.saving.load_model(run.layout.best_checkpoint)
+    model = run.load_model()
     predicted = data.predict_views(model, data.val_split, run.config.train.batch_size, verbose)
     _, video_ids, labels, scores = views.video_report(*predicted, data.class_names)
     video_ids = np.array([item.decode() if isinstance(item, bytes) else str(item) for item in video_ids])

@@ -5,7 +5,9 @@ import pathlib
 
 from kerasrrn.evaluation import views
 from pipelines import records, tfrecord_index
-from pipelines.dataset import ClipSpec, build_dataset, build_eval_dataset, check_media_ids, resolve_split
+from pipelines.dataset import (
+    ClipSpec, build_dataset, build_eval_dataset, check_counts, check_media_ids, resolve_split,
+)
 from pipelines.sources import synthetic
 
 
@@ -29,15 +31,20 @@ class RunData:
 
     @classmethod
     def open(cls, path, spec, train_split=None, val_split=None):
-        """Reads `path/dataset.json` and resolves the splits that are given; the validation
-        split's media ids are checked now (`check_media_ids`), not after training.
+        """Reads `path/dataset.json` and resolves the splits that are given; their record
+        counts (`check_counts`) and the validation split's media ids (`check_media_ids`) are
+        checked now, not after training.
 
         Raises:
-            FileNotFoundError or ValueError, one line naming the dataset or the split.
+            FileNotFoundError or ValueError, one line naming the dataset or the split;
+            `pipelines.records.DatasetError` (a ValueError) naming the shard or `dataset.json`
+            of a damaged dataset.
         """
         path = pathlib.Path(path)
         info = records.read_dataset_info(path)
         resolved = [resolve_split(path, split) if split else None for split in (train_split, val_split)]
+        for split in filter(None, resolved):
+            check_counts(path, split)
         if resolved[1]:
             check_media_ids(path, resolved[1])
         return cls(path, info, spec, *resolved)

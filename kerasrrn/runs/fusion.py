@@ -102,10 +102,11 @@ def check_out_path(out_path, streams, weights):
 
 
 def load_stream_models(streams):
-    """Loads every stream's best checkpoint, without its training state (the fused model is
+    """Loads every stream's best checkpoint (`TrainedRun.load_model`: `last.keras`, with one
+    warning, where `best.keras` is unreadable), without its training state (the fused model is
     saved uncompiled); models with the same name (two `mrrn_high` streams) are renamed
     `<name>_<stream number>` so the fused model can nest them all."""
-    models = [keras.saving.load_model(stream.layout.best_checkpoint, compile=False) for stream in streams]
+    models = [stream.load_model(compile=False) for stream in streams]
     names = [model.name for model in models]
     for number, model in enumerate(models, start=1):
         if names.count(model.name) > 1:

@@ -16,6 +16,7 @@ import shutil
 import keras
 
 from kerasrrn.runs.layout import BACKUP_STATE
+from kerasrrn.training.callbacks import writing
 
 
 class TrainingBackup(keras.callbacks.Callback):
@@ -50,7 +51,8 @@ class TrainingBackup(keras.callbacks.Callback):
     def save(self):
         self.backup_dir.mkdir(parents=True, exist_ok=True)
         temporary = self.backup_dir / f"tmp-{os.getpid()}.weights.h5"
-        self.model.save_weights(temporary)
+        with writing(self.path, temporary):
+            self.model.save_weights(temporary)
         os.replace(temporary, self.path)
 
     def restore(self, model):

@@ -1,5 +1,6 @@
 """The callbacks that fill a run directory while it trains."""
 
+import contextlib
 import os
 import pathlib
 
@@ -13,11 +14,26 @@ def temporary_checkpoint(path):
     return path.with_name(f".{path.stem}.tmp.keras")
 
 
+@contextlib.contextmanager
+def writing(path, temporary):
+    """Wraps the writing of `temporary`, the file later renamed onto `path`: an `OSError`
+    (e.g. a full disk) deletes `temporary`, so that no partial file takes space, and names
+    `path` where it names no file (a failed write does not)."""
+    try:
+        yield
+    except OSError as error:
+        pathlib.Path(temporary).unlink(missing_ok=True)
+        if error.filename is None:
+            error.filename = str(path)
+        raise
+
+
 def save_model_atomically(model, path):
-    """`model.save(path)` through `temporary_checkpoint(path)`: a kill while saving leaves the
-    previous file whole, never a truncated zip."""
+    """`model.save(path)` through `temporary_checkpoint(path)`: a kill or a full disk while
+    saving leaves the previous file whole, never a truncated zip."""
     temporary = temporary_checkpoint(path)
-    model.save(temporary)
+    with writing(path, temporary):
+        model.save(temporary)
     os.replace(temporary, path)
 
 
@@ -35,7 +51,8 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
         super().__init__(str(temporary_checkpoint(self.final_path)), **kwargs)
 
     def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch, logs)
+        with writing(self.final_path, self.filepath):
+            super().on_epoch_end(epoch, logs)
         if os.path.exists(self.filepath):
             os.replace(self.filepath, self.final_path)
 

@@ -3,18 +3,26 @@ nothing and is not silently wrong. Kills are simulated by the state they leave: 
 at the named moment (nothing of the run is cleaned up on the way out), a truncated checkpoint,
 a backup's temporary file."""
 
+import errno
 import json
+import os
 import pathlib
+import re
 import shutil
 
 import keras
 import pytest
+import tensorflow as tf
 
-from kerasrrn import evaluate, fit
+from kerasrrn import evaluate, export, fit, predict
+from kerasrrn.evaluation import reports
+from kerasrrn.runs import fusion
+from kerasrrn.runs.loading import TrainedRun
 from kerasrrn.training.callbacks import AtomicModelCheckpoint
 from pipelines import records
 from pipelines.sources import synthetic
 from tests.kerasrrn.tiny_run import tiny_run_argv
+from tests.pipelines.test_reliability import damaged_dataset
 
 
 class Killed(BaseException):
@@ -132,3 +140,119 @@ def test_an_output_directory_that_is_a_file_is_one_line_before_any_work(command,
     error = capsys.readouterr().err
     assert exit_info.value.code == 2 and error.count("\n") == 1 and "is not a directory" in error
     assert not (tmp_path / "data").exists()
+
+
+def one_error_line(capsys):
+    """stderr's only line (asserting there is exactly one, no traceback)."""
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1, error
+    return error
+
+
+@pytest.mark.parametrize("damage, expected", [
+    ("truncated", r"train-00000-of-00001\.tfrecord: record 1 \(byte \d+\): truncated"),
+    ("more_listed", r"dataset\.json: split train lists 17 videos, its shards hold 16 records"),
+    ("fewer_listed", r"dataset\.json: split train lists 15 videos, its shards hold 16 records"),
+    ("garbled_data", r"train-00000-of-00001\.tfrecord: record 1 \(byte \d+\): garbled, its data"),
+    ("bad_jpeg", r"train-00000-of-00001\.tfrecord: record 1 \(media id [^)]+\): a frame is not a decodable JPEG"),
+])
+def test_a_damaged_dataset_stops_fit_with_one_line_naming_the_shard(damage, expected, tmp_path, capsys):
+    damaged_dataset(tmp_path / "data", damage)
+    argv = [*tiny_run_argv(tmp_path, "damaged"), "--source", "prepared"]
+    assert fit.main(argv) == 1
+    assert re.search(expected, one_error_line(capsys))
+    assert not (tmp_path / "damaged" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("damage, expected", [
+    ("fewer_listed", r"dataset\.json: split validation lists 15 videos"),
+    ("bad_jpeg", r"validation-00000-of-00001\.tfrecord: record 1 \(media id [^)]+\): a frame is not"),
+    ("bad_label", "a label outside the classes in .*, split validation: dataset.json lists 4"),
+])
+def test_a_damaged_dataset_stops_evaluate_with_one_line(damage, expected, tiny_run, tmp_path, capsys):
+    data = tmp_path / "data"
+    damaged_dataset(data, damage, split="validation")
+    argv = [str(tiny_run), "--data", str(data), "--split", "validation", "--out", str(tmp_path / "eval"),
+            "--verbose", "0"]
+    assert evaluate.main(argv) == 1
+    assert re.search(expected, one_error_line(capsys))
+    assert not (tmp_path / "eval" / "metrics.json").exists()
+
+
+PARTIAL = b"PK\x03\x04 half a file"
+
+
+def full_disk():
+    """What a write on a full disk raises (a failed write names no file)."""
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+@pytest.mark.parametrize("writer, named", [
+    ("checkpoint", "checkpoints/best.keras"), ("backup", "backup/state.weights.h5"), ("history", ""),
+])
+def test_a_full_disk_while_fit_writes_is_one_line_and_leaves_no_partial_file(
+        writer, named, tmp_path, monkeypatch, capsys):
+    def partly_written(self, filepath, *args, **kwargs):
+        pathlib.Path(filepath).write_bytes(b"PK\x03\x04 half a file")
+        raise full_disk()
+
+    def history_row(self, epoch, logs=None):
+        raise full_disk()
+
+    target = {"checkpoint": (keras.Model, "save", partly_written),
+              "backup": (keras.Model, "save_weights", partly_written),
+              "history": (keras.callbacks.CSVLogger, "on_epoch_end", history_row)}[writer]
+    monkeypatch.setattr(*target)
+    run = tmp_path / "full"
+    assert fit.main(tiny_run_argv(tmp_path, "full")) == 1
+    assert one_error_line(capsys).endswith(f"error: no space left on device writing {run / named}".rstrip("/") + "\n")
+    files = [path for path in run.rglob("*") if path.is_file()]
+    partial = [path for path in files if "tmp" in path.name or path.read_bytes() == PARTIAL]
+    assert not partial
+
+
+def test_a_metrics_file_cut_short_by_a_full_disk_is_not_trusted_by_the_rerun(tmp_path, monkeypatch, capsys):
+    def partly_written(report, out_dir, prefix=""):
+        (pathlib.Path(out_dir) / "metrics.json").write_text('{"top1": 0.')
+        raise full_disk()
+
+    monkeypatch.setattr(reports, "write_report", partly_written)
+    argv, run = tiny_run_argv(tmp_path, "metrics"), tmp_path / "metrics"
+    assert fit.main(argv) == 1
+    assert one_error_line(capsys).endswith(f"no space left on device writing {run}\n")
+    monkeypatch.undo()
+    assert fit.main(argv) == 0
+    assert "Training finished earlier" in capsys.readouterr().out
+    assert json.loads((run / "metrics.json").read_text())["top1"] >= 0
+
+
+def test_a_full_disk_while_exporting_is_one_line_and_leaves_no_version(tiny_run, tmp_path, monkeypatch, capsys):
+    class FullDiskArchive:
+        """Writes what TensorFlow's SaveV2 writes before the disk is full, then raises as it does."""
+
+        def write_out(self, export_dir, **kwargs):
+            pathlib.Path(export_dir, "variables").mkdir(parents=True)
+            message = f"{export_dir}/variables/x.tempstate1; No space left on device"
+            raise tf.errors.ResourceExhaustedError(None, None, message)
+
+    monkeypatch.setattr(export, "build_archive", lambda *args: FullDiskArchive())
+    out = tmp_path / "saved_models"
+    assert export.main([str(tiny_run), "--out", str(out), "--name", "m"]) == 1
+    assert one_error_line(capsys).endswith(f"error: no space left on device writing {out / 'm'}\n")
+    assert [path.name for path in out.rglob("*")] == ["m"]  # no version, no staging directory
+
+
+def test_fuse_loads_the_last_checkpoint_of_a_stream_whose_best_is_truncated(tiny_run, tmp_path, capsys):
+    runs = [copied_run(tiny_run, tmp_path / name) for name in ("a", "b")]
+    best = runs[1] / "checkpoints" / "best.keras"
+    best.write_bytes(best.read_bytes()[:1000])
+    models = fusion.load_stream_models([TrainedRun.open(run) for run in runs])
+    assert len(models) == 2
+    warning = one_error_line(capsys)
+    assert warning.startswith("warning: ") and str(best) in warning and "last.keras instead" in warning
+
+
+def test_a_dataset_json_that_is_not_json_stops_predict_with_one_line(tiny_run, tmp_path, capsys):
+    (tmp_path / records.DATASET_JSON).write_text('{"class_names": [')
+    assert predict.main([str(tiny_run), str(tmp_path / "video.avi"), "--data", str(tmp_path)]) == 1
+    assert f"{tmp_path / records.DATASET_JSON}: not valid JSON" in one_error_line(capsys)

@@ -4,7 +4,9 @@ killed workers, broken links, size changes, memory)."""
 import errno
 import json
 import os
+import re
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -13,7 +15,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from pipelines import decode, prepare, records
+from pipelines import dataset, decode, prepare, records
 from pipelines.sources import VideoItem
 from tests.pipelines.test_prepare import read_examples, run, tree  # noqa: F401 - fixture
 from tests.pipelines.video_fixtures import write_size_changing_video, write_video
@@ -194,3 +196,94 @@ def test_workers_die_with_the_main_process():
     while any(map(alive, workers)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(map(alive, workers))
+
+
+# Damaged datasets (#11): a helper that damages the train shard of a synthetic dataset, shared
+# with the command tests in tests/kerasrrn/test_reliability.py.
+
+def damaged_dataset(data_dir, damage, split="train"):
+    """A 4-class synthetic dataset (16 videos a split, one shard each) in `data_dir` whose
+    `split` shard is damaged: `truncated`, `garbled_header` (record 1's length), `garbled_data`
+    (a byte of record 1's data), `bad_jpeg` (every frame of record 1), `bad_label` (record 1's
+    label 4, outside the 4 classes), `more_listed` /
+    `fewer_listed` (`dataset.json` lists one video more or fewer). Returns the shard's path."""
+    from pipelines.sources import synthetic
+
+    synthetic.write_synthetic_dataset(data_dir, 4, 4, 32, 8, 0)
+    shard = records.list_shards(data_dir, split)[0]
+    content = bytearray(open(shard, "rb").read())
+    second = 16 + struct.unpack("<Q", content[:8])[0]  # record 1's offset
+    if damage == "truncated":
+        del content[second + 100:]
+    elif damage == "garbled_header":
+        content[second] ^= 0x01
+    elif damage == "garbled_data":
+        content[second + 12 + 50] ^= 0xFF
+    elif damage in ("bad_jpeg", "bad_label"):
+        import tensorflow as tf
+
+        serialized = [record.numpy() for record in tf.data.TFRecordDataset(shard)]
+        example = tf.train.SequenceExample.FromString(serialized[1])
+        if damage == "bad_label":
+            example.context.feature[records.LABEL_KEY].int64_list.value[0] = 4
+        for frame in example.feature_lists.feature_list[records.FRAMES_KEY].feature:
+            if damage == "bad_jpeg":
+                frame.bytes_list.value[0] = b"\xff\xd8\xff\xe0 not a JPEG"
+        serialized[1] = example.SerializeToString()
+        with records.ShardWriter(shard) as writer:
+            for record in serialized:
+                writer.write(record)
+        return shard
+    else:
+        info = records.read_dataset_info(data_dir)
+        info["splits"][split]["videos"] += {"more_listed": 1, "fewer_listed": -1}[damage]
+        records.write_dataset_info(data_dir, info)
+        return shard
+    open(shard, "wb").write(bytes(content))
+    return shard
+
+
+@pytest.mark.parametrize("damage, reason", [
+    ("truncated", "truncated, expected"),
+    ("garbled_header", "garbled, its length does not match its checksum"),
+])
+def test_count_records_names_the_shard_and_record_of_broken_framing(tmp_path, damage, reason):
+    shard = damaged_dataset(tmp_path, damage)
+    with pytest.raises(records.DatasetError) as error:
+        records.count_records(shard)
+    message = str(error.value)
+    assert "\n" not in message and re.match(rf"{re.escape(shard)}: record 1 \(byte \d+\): {reason}", message)
+
+
+def test_count_records_checks_the_data_only_when_asked(tmp_path):
+    shard = damaged_dataset(tmp_path, "garbled_data")
+    assert records.count_records(shard) == 16
+    with pytest.raises(records.DatasetError, match=r"record 1 \(byte \d+\): garbled, its data does not match"):
+        records.count_records(shard, check_data=True)
+
+
+@pytest.mark.parametrize("damage, held", [("more_listed", "lists 17 videos"), ("fewer_listed", "lists 15 videos")])
+def test_a_count_in_dataset_json_that_differs_from_the_shards_is_refused(tmp_path, damage, held):
+    damaged_dataset(tmp_path, damage)
+    with pytest.raises(records.DatasetError) as error:
+        dataset.check_counts(tmp_path, "train")
+    message = str(error.value)
+    assert message.startswith(str(tmp_path / records.DATASET_JSON)) and held in message
+    assert "shards hold 16 records (train-00000-of-00001.tfrecord: 16)" in message
+
+
+@pytest.mark.parametrize("damage, expected", [
+    ("garbled_data", r"train-00000-of-00001\.tfrecord: record 1 \(byte \d+\): garbled, its data"),
+    ("bad_jpeg", r"train-00000-of-00001\.tfrecord: record 1 \(media id [^)]+\): a frame is not a decodable JPEG"),
+])
+def test_locate_bad_record_names_the_shard_and_record(tmp_path, damage, expected):
+    damaged_dataset(tmp_path, damage)
+    assert dataset.locate_bad_record(tmp_path, ["validation"]) is None
+    assert re.search(expected, dataset.locate_bad_record(tmp_path, ["validation", "train"]))
+
+
+def test_dataset_json_that_is_not_json_is_one_line_naming_it(tmp_path):
+    (tmp_path / records.DATASET_JSON).write_text("{not json")
+    expected = f"^{re.escape(str(tmp_path / records.DATASET_JSON))}: not valid JSON"
+    with pytest.raises(records.DatasetError, match=expected):
+        records.read_dataset_info(tmp_path)

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from kerasrrn.config import ConfigError
+from tests.kerasrrn.conftest import tiny_run  # noqa: F401 - fixture
+from tests.kerasrrn.test_reliability import copied_run
 from tuning import fusion
 
 
@@ -149,3 +151,13 @@ def test_a_stream_without_a_checkpoint_is_named(tmp_path):
     (tmp_path / "mid" / "config.json").write_text("{}")
     with pytest.raises(FileNotFoundError, match=r"--streams .*mid: no checkpoints/best.keras"):
         fusion.check_stream(tmp_path / "mid")
+
+
+def test_a_stream_whose_best_checkpoint_is_truncated_is_scored_from_its_last(tiny_run, tmp_path, capsys):  # noqa: F811
+    run = copied_run(tiny_run, tmp_path)
+    best = run / "checkpoints" / "best.keras"
+    best.write_bytes(best.read_bytes()[:1000])
+    video_ids, labels, scores = fusion.predict_stream(run)
+    assert len(video_ids) == len(labels) == len(scores) > 0
+    warning = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and str(best) in warning[0] and "last.keras instead" in warning[0]
