@@ -9,9 +9,12 @@
   shape or the flags), as a `LoadedModel` whose `model.predict_on_batch` maps float32 views
   `(B, T, S, S, 3)` (pixel values in [0, 255]) to probabilities `(B, C)`, as
   `kerasrrn.evaluation.views.predict_views` expects. `evaluate`, `predict` and `export` use it.
+- `load_streaming_model(path)`: a run directory's model in its streaming form
+  (`kerasrrn.models.streaming`), with the `LoadedModel` it was built from. `stream` uses it.
 """
 
 import dataclasses
+import json
 import pathlib
 import sys
 import zipfile
@@ -20,6 +23,7 @@ import keras
 import tensorflow as tf
 
 from kerasrrn import config as config_lib
+from kerasrrn.models.streaming import build_streaming_model
 from kerasrrn.runs.data import RunData
 from kerasrrn.runs.layout import CHECKPOINTS, RunLayout
 from pipelines.dataset import ClipSpec
@@ -186,6 +190,37 @@ def load_model(path, data_path=None, **spec_overrides):
     raise InferenceError(
         f"{path}: neither a run directory (config.json) nor a SavedModel directory (saved_model.pb)"
     )
+
+
+def load_streaming_model(path):
+    """Loads a run directory's model and builds its streaming form.
+
+    A fused MRRN run (`fusion.json`) is streamed with each stream's config, read from the
+    stream's run directory.
+
+    Returns:
+        (`kerasrrn.models.streaming.StreamingModel`, `LoadedModel` of the run).
+
+    Raises:
+        InferenceError (one line naming the path) for a SavedModel or anything that is not a
+        run; ValueError (one line) for a model that cannot stream (a bidirectional head).
+    """
+    path = pathlib.Path(path)
+    layout = RunLayout(path)
+    if not layout.is_run():
+        if (path / "saved_model.pb").is_file():
+            raise InferenceError(
+                f"{path}: a SavedModel; streaming one needs stream signatures, which `kerasrrn.export` "
+                "does not write yet: pass the run directory it was exported from"
+            )
+        raise InferenceError(f"{path}: no config.json (expected a run directory of `python -m kerasrrn.fit`)")
+    run = TrainedRun.open(path)
+    loaded = _load_run(run, None, {})
+    config = run.config
+    if layout.fusion.is_file():
+        streams = json.loads(layout.fusion.read_text())["streams"]
+        config = [TrainedRun.open(stream["run"]).config for stream in streams]
+    return build_streaming_model(loaded.model, config), loaded
 
 
 def _read_checkpoint(path, compile):
