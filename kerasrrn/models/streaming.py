@@ -37,15 +37,16 @@ class StreamingModel:
             `clip_probabilities` `(B, C)` and the new state under the state names.
         name: str, the clip model's name.
         image_size: int, `S`.
-        clip_length: int, `T`, the frames of the running clip.
+        clip_length: int or None, `T`, the frames of the running clip (None: unknown, for a
+            served model without a window in its state).
         state_shapes: dict of state name to its shape without the batch axis.
     """
 
-    def __init__(self, keras_model, name, clip_length):
+    def __init__(self, keras_model, name, clip_length, inputs=None):
         self.keras_model = keras_model
         self.name = name
         self.clip_length = clip_length
-        inputs = keras_model.input
+        inputs = inputs or keras_model.input
         self.image_size = inputs[FRAMES].shape[1]
         self.state_shapes = {key: tuple(tensor.shape[1:]) for key, tensor in inputs.items() if key != FRAMES}
 
@@ -75,9 +76,12 @@ class StreamingModel:
         """
         self.check_frames(frames)
         self.check_state(state, frames.shape[0])
-        outputs = self.keras_model.predict_on_batch({FRAMES: frames, **state})
-        outputs = {key: np.asarray(value) for key, value in outputs.items()}
+        outputs = {key: np.asarray(value) for key, value in self.run_step(frames, state).items()}
         return outputs.pop(PROBABILITIES), outputs.pop(CLIP_PROBABILITIES), outputs
+
+    def run_step(self, frames, state):
+        """The step's outputs dict for checked inputs (compiled by Keras on first use)."""
+        return self.keras_model.predict_on_batch({FRAMES: frames, **state})
 
     def check_frames(self, frames):
         size = self.image_size
@@ -120,6 +124,10 @@ def build_streaming_model(model, config):
         ValueError (one line) for a bidirectional head, or a model that does not fit `config`.
     """
     if _stream_models(model):
+        if not isinstance(config, (list, tuple)):
+            raise ValueError(
+                f"{model.name} is a fused MRRN: pass one config per stream. Received: {type(config).__name__}"
+            )
         return _fused(model, list(config))
     num_classes = model.output_shape[-1]
     frames = stream_graphs.frames_input(config.data.image_size)

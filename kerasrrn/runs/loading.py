@@ -10,7 +10,8 @@
   `(B, T, S, S, 3)` (pixel values in [0, 255]) to probabilities `(B, C)`, as
   `kerasrrn.evaluation.views.predict_views` expects. `evaluate`, `predict` and `export` use it.
 - `load_streaming_model(path)`: a run directory's model in its streaming form
-  (`kerasrrn.models.streaming`), with the `LoadedModel` it was built from. `stream` uses it.
+  (`kerasrrn.models.streaming`), or a SavedModel's stream signatures behind the same interface,
+  with the `LoadedModel` of the path. `stream` uses it.
 """
 
 import dataclasses
@@ -23,7 +24,7 @@ import keras
 import tensorflow as tf
 
 from kerasrrn import config as config_lib
-from kerasrrn.models.streaming import build_streaming_model
+from kerasrrn.models.streaming import StreamingModel, build_streaming_model
 from kerasrrn.runs.data import RunData
 from kerasrrn.runs.layout import CHECKPOINTS, RunLayout
 from pipelines.dataset import ClipSpec
@@ -32,6 +33,8 @@ SIGNATURE = "serving_default"
 INPUT_NAME = "frames"
 OUTPUT_NAME = "probabilities"
 LABELS_ASSET = pathlib.Path("assets") / "labels.txt"
+# The SavedModel signatures of a streaming model (`kerasrrn.export`).
+STREAM_SIGNATURES = ("stream_init", "stream_step")
 # Views per batch for a SavedModel, which has no training batch size.
 SAVED_MODEL_BATCH_SIZE = 16
 
@@ -192,35 +195,63 @@ def load_model(path, data_path=None, **spec_overrides):
     )
 
 
-def load_streaming_model(path):
-    """Loads a run directory's model and builds its streaming form.
+def load_streaming_model(path, data_path=None, **spec_overrides):
+    """Loads a run directory's model in its streaming form (`streaming_form`), or a
+    SavedModel's `stream_init`/`stream_step` signatures (`kerasrrn.export`) behind the same
+    interface (`ServingStream`).
 
-    A fused MRRN run (`fusion.json`) is streamed with each stream's config, read from the
-    stream's run directory.
+    Args:
+        path: str or path-like, a run directory or a SavedModel directory.
+        data_path: the dataset giving class names and decoding settings; None: the run's own
+            (a SavedModel then has none: frames are decoded at full size).
+        **spec_overrides: `ClipSpec` fields, as `load_model` (`stream` passes `frame_step`).
 
     Returns:
-        (`kerasrrn.models.streaming.StreamingModel`, `LoadedModel` of the run).
+        (`StreamingModel` or `ServingStream`, `LoadedModel`).
 
     Raises:
-        InferenceError (one line naming the path) for a SavedModel or anything that is not a
-        run; ValueError (one line) for a model that cannot stream (a bidirectional head).
+        InferenceError (one line naming the path); ValueError (one line) for a model that
+        cannot stream (a bidirectional head).
     """
     path = pathlib.Path(path)
-    layout = RunLayout(path)
-    if not layout.is_run():
-        if (path / "saved_model.pb").is_file():
-            raise InferenceError(
-                f"{path}: a SavedModel; streaming one needs stream signatures, which `kerasrrn.export` "
-                "does not write yet: pass the run directory it was exported from"
-            )
-        raise InferenceError(f"{path}: no config.json (expected a run directory of `python -m kerasrrn.fit`)")
+    overrides = {name: value for name, value in spec_overrides.items() if value is not None}
+    if not RunLayout(path).is_run() and (path / "saved_model.pb").is_file():
+        loaded = _load_saved_model(path, data_path, overrides)
+        return ServingStream(tf.saved_model.load(str(path)), path), loaded
     run = TrainedRun.open(path)
-    loaded = _load_run(run, None, {})
+    loaded = _load_run(run, data_path, overrides)
+    return streaming_form(run, loaded.model), loaded
+
+
+class ServingStream(StreamingModel):
+    """A SavedModel's stream signatures with `StreamingModel`'s `initial_state` and `step`
+    (and its checks). The running clip's length is read from a window in the state."""
+
+    def __init__(self, loaded, path):
+        missing = [name for name in STREAM_SIGNATURES if name not in loaded.signatures]
+        if missing:
+            raise InferenceError(
+                f"{path}: no {' or '.join(missing)} signature (exported before streaming, or a "
+                "bidirectional model): export the run again with `python -m kerasrrn.export`"
+            )
+        self.signature = loaded.signatures[STREAM_SIGNATURES[1]]
+        inputs = self.signature.structured_input_signature[1]
+        windows = [spec.shape[1] for name, spec in inputs.items() if name.endswith("_window")]
+        super().__init__(None, f"SavedModel {path}", windows[0] if windows else None, inputs)
+
+    def run_step(self, frames, state):
+        tensors = {name: tf.constant(value) for name, value in state.items()}
+        return self.signature(frames=tf.constant(frames), **tensors)
+
+
+def streaming_form(run, model):
+    """The streaming form of `model`, the model of `run` (a `TrainedRun`); a fused MRRN run
+    (`fusion.json`) is streamed with each stream's config, read from the stream's run directory."""
     config = run.config
-    if layout.fusion.is_file():
-        streams = json.loads(layout.fusion.read_text())["streams"]
+    if run.layout.fusion.is_file():
+        streams = json.loads(run.layout.fusion.read_text())["streams"]
         config = [TrainedRun.open(stream["run"]).config for stream in streams]
-    return build_streaming_model(loaded.model, config), loaded
+    return build_streaming_model(model, config)
 
 
 def _read_checkpoint(path, compile):

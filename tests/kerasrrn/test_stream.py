@@ -94,9 +94,35 @@ def test_bad_flags_are_one_line_exit_2(tiny_run, videos, argv, capsys):
     assert code == 2 and err.count("\n") == 1
 
 
-def test_a_saved_model_or_other_directory_is_a_usage_error(videos, tmp_path, capsys):
-    (tmp_path / "saved_model.pb").write_bytes(b"")
-    code, _, err = run_command(stream, capsys, tmp_path, videos["clip"])
-    assert code == 2 and err.count("\n") == 1 and "stream signatures" in err
+def test_an_exported_saved_model_streams_as_its_run(tiny_run, videos, tmp_path, capsys):
+    from kerasrrn import export
+
+    version = export.export_run(tiny_run, tmp_path / "saved_models", verify=False)
+    capsys.readouterr()
+    tables = {kind: tmp_path / f"{kind}.csv" for kind in ("run", "saved_model")}
+    data = tiny_run.parent / "data"
+    for kind, model in (("run", tiny_run), ("saved_model", version)):
+        code, out, err = run_command(stream, capsys, model, videos["long"], "--csv", tables[kind], "--data", data,
+                                     "--frame-step", "1")
+        assert code == 0 and err == "", err
+    run_rows, served_rows = read_csv(tables["run"]), read_csv(tables["saved_model"])
+    assert len(served_rows) == LONG_FRAMES
+    for run_row, served_row in zip(run_rows, served_rows):
+        assert served_row["class_1"] == run_row["class_1"]
+        assert abs(float(served_row["score_1"]) - float(run_row["score_1"])) <= 1e-4
+
+
+def test_a_saved_model_without_stream_signatures_or_other_directory_is_a_usage_error(videos, tmp_path, capsys):
+    import tensorflow as tf
+
+    saved = tmp_path / "old"
+    module = tf.Module()
+    module.serve = tf.function(lambda frames: {"probabilities": tf.reduce_mean(tf.cast(frames, tf.float32), [1, 2, 3])},
+                               input_signature=[tf.TensorSpec([None, 4, 32, 32, 3], tf.uint8, name="frames")])
+    tf.saved_model.save(module, str(saved), signatures={"serving_default": module.serve})
+    (saved / "assets").mkdir(exist_ok=True)
+    (saved / "assets" / "labels.txt").write_text("a\nb\nc\n")
+    code, _, err = run_command(stream, capsys, saved, videos["clip"])
+    assert code == 2 and err.count("\n") == 1 and "no stream_init or stream_step signature" in err
     code, _, err = run_command(stream, capsys, tmp_path / "nothing", videos["clip"])
     assert code == 2 and err.count("\n") == 1 and "no config.json" in err
