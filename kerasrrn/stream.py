@@ -119,7 +119,7 @@ def main(argv=None):
     csv_file = None
     clip = f"clip of {stream.clip_length} frames, " if stream.clip_length else ""
     print(f"streaming {args.source} with {loaded.description}: {clip}{stream.image_size} px, "
-          f"state {stream.state_bytes() / 2**20:.2f} MB", flush=True)
+          f"state {stream.state_bytes() / 2**20:.3f} MB", flush=True)
     try:
         csv_file = open(args.csv, "w", newline="") if args.csv else None
     except OSError as error:
