@@ -81,14 +81,10 @@ def follow(stream, loaded, source, every, top_k, writer=None):
 
     Returns:
         (steps done, the last top-k list or None, mean latency in seconds after the first
-        step, which also compiles).
-
-    Raises:
-        VideoDecodeError when SOURCE cannot be opened or breaks; the attribute `steps` holds the
-        steps done before it did.
+        step (which also compiles), the `VideoDecodeError` that ended the stream or None).
     """
     state = stream.initial_state(1)
-    steps, best, latencies = 0, None, []
+    steps, best, latencies, failure = 0, None, [], None
     try:
         for index, seconds, frame in model_frames(loaded, source):
             started = time.perf_counter()
@@ -103,10 +99,9 @@ def follow(stream, loaded, source, every, top_k, writer=None):
                 print(f"frame {index}  {best[0]['class']} {best[0]['score']:.3f}  "
                       f"({latency * 1e3:.1f} ms/frame)", flush=True)
     except VideoDecodeError as error:
-        error.steps, error.best = steps, best
-        raise
+        failure = error
     mean_latency = float(np.mean(latencies[1:] or latencies)) if latencies else float("nan")
-    return steps, best, mean_latency
+    return steps, best, mean_latency, failure
 
 
 def main(argv=None):
@@ -116,29 +111,28 @@ def main(argv=None):
         stream, loaded = load_streaming_model(args.model, args.data, frame_step=args.frame_step)
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
-    csv_file = None
-    clip = f"clip of {stream.clip_length} frames, " if stream.clip_length else ""
-    print(f"streaming {args.source} with {loaded.description}: {clip}{stream.image_size} px, "
-          f"state {stream.state_bytes() / 2**20:.3f} MB", flush=True)
     try:
         csv_file = open(args.csv, "w", newline="") if args.csv else None
     except OSError as error:
         parser.error(f"--csv {args.csv}: cannot write ({error.strerror})")
+    clip = f"clip of {stream.clip_length} frames, " if stream.clip_length else ""
+    print(f"streaming {args.source} with {loaded.description}: {clip}{stream.image_size} px, "
+          f"state {stream.state_bytes() / 2**20:.3f} MB", flush=True)
     writer = csv.writer(csv_file) if csv_file else None
     if writer:
         writer.writerow(csv_header(args.top_k))
     try:
-        steps, best, latency = follow(stream, loaded, args.source, args.every, args.top_k, writer)
-    except VideoDecodeError as error:
-        if error.steps == 0:
-            print(f"{parser.prog}: cannot stream {error.path}: {error.reason}", file=sys.stderr)
-        else:
-            last = f"; last: {error.best[0]['class']} {error.best[0]['score']:.3f}"
-            print(f"stream broke after {error.steps} frames: {error.reason}{last}", file=sys.stderr)
-        return 1
+        steps, best, latency, failure = follow(stream, loaded, args.source, args.every, args.top_k, writer)
     finally:
         if csv_file:
             csv_file.close()
+    if failure and steps == 0:
+        print(f"{parser.prog}: cannot stream {failure.path}: {failure.reason}", file=sys.stderr)
+        return 1
+    if failure:
+        print(f"stream broke after {steps} frames: {failure.reason}; last: {best[0]['class']} "
+              f"{best[0]['score']:.3f}", file=sys.stderr)
+        return 1
     print(f"stream ended after {steps} frames: {best[0]['class']} {best[0]['score']:.3f}, "
           f"{latency * 1e3:.1f} ms/frame", flush=True)
     return 0

@@ -88,7 +88,7 @@ def test_a_stream_that_breaks_ends_with_a_closing_line(tiny_run, videos, capsys)
     assert err.startswith("stream broke after ") and "; last: " in err
 
 
-@pytest.mark.parametrize("argv", [["--every", "0"], ["--top-k", "x"], ["--bogus"]])
+@pytest.mark.parametrize("argv", [["--every", "0"], ["--top-k", "x"], ["--bogus"], ["--frame-step", "0"], ["--csv", "/"]])
 def test_bad_flags_are_one_line_exit_2(tiny_run, videos, argv, capsys):
     code, _, err = run_command(stream, capsys, tiny_run, videos["clip"], *argv)
     assert code == 2 and err.count("\n") == 1
