@@ -24,7 +24,8 @@ without them); the client keeps the state, so the server stays stateless:
 - `stream_init`: `batch_size` int32 scalar -> the state before the first frame, float32 zeros,
   one output per state name (`frames_seen`, `<unit>_temporal_skip_history`, ...).
 - `stream_step`: `frames` uint8 `(batch, S, S, 3)` and the state (the same names) ->
-  `probabilities` and `clip_probabilities` float32 `(batch, C)` and the new state.
+  `probabilities` and `clip_probabilities` float32 `(batch, C)`, `clip_top_classes` string and
+  `clip_top_scores` float32 `(batch, k)` of the clip probabilities, and the new state.
 
 The version is written under a hidden temporary name, reloaded in a fresh Python process that
 imports only TensorFlow, compared with the Keras model, and only then renamed to its number, so
@@ -219,12 +220,13 @@ def build_archive(model, spec, labels_path, stream=None):
         input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="frames")],
     )
     if stream is not None:
-        add_stream_endpoints(archive, stream)
+        add_stream_endpoints(archive, stream, outputs)
     return archive
 
 
-def add_stream_endpoints(archive, stream):
-    """Adds `stream_init` and `stream_step` (module docstring) of a `StreamingModel`."""
+def add_stream_endpoints(archive, stream, outputs):
+    """Adds `stream_init` and `stream_step` (module docstring) of a `StreamingModel`;
+    `outputs` maps probabilities to `probabilities`, `top_classes` and `top_scores`."""
     names = sorted(stream.state_shapes)
     archive.track(stream.keras_model)
 
@@ -232,8 +234,10 @@ def add_stream_endpoints(archive, stream):
         return {name: tf.zeros(tf.stack([batch_size, *stream.state_shapes[name]]), tf.float32) for name in names}
 
     def step(frames, *states):
-        outputs = stream.keras_model({"frames": frames, **dict(zip(names, states))}, training=False)
-        return {key: tf.cast(value, tf.float32) for key, value in outputs.items()}
+        results = stream.keras_model({"frames": frames, **dict(zip(names, states))}, training=False)
+        results = {key: tf.cast(value, tf.float32) for key, value in results.items()}
+        top = outputs(results["clip_probabilities"])
+        return {**results, "clip_top_classes": top["top_classes"], "clip_top_scores": top["top_scores"]}
 
     size = stream.image_size
     archive.add_endpoint(STREAM_INIT, init, input_signature=[tf.TensorSpec([], tf.int32, name="batch_size")])

@@ -33,8 +33,10 @@ SIGNATURE = "serving_default"
 INPUT_NAME = "frames"
 OUTPUT_NAME = "probabilities"
 LABELS_ASSET = pathlib.Path("assets") / "labels.txt"
-# The SavedModel signatures of a streaming model (`kerasrrn.export`).
+# The SavedModel signatures of a streaming model (`kerasrrn.export`), and the outputs of
+# `stream_step` that are not state.
 STREAM_SIGNATURES = ("stream_init", "stream_step")
+STREAM_TOP_OUTPUTS = ("clip_top_classes", "clip_top_scores")
 # Views per batch for a SavedModel, which has no training batch size.
 SAVED_MODEL_BATCH_SIZE = 16
 
@@ -241,7 +243,8 @@ class ServingStream(StreamingModel):
 
     def run_step(self, frames, state):
         tensors = {name: tf.constant(value) for name, value in state.items()}
-        return self.signature(frames=tf.constant(frames), **tensors)
+        outputs = self.signature(frames=tf.constant(frames), **tensors)
+        return {name: value for name, value in outputs.items() if name not in STREAM_TOP_OUTPUTS}
 
 
 def streaming_form(run, model):

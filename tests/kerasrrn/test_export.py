@@ -358,6 +358,10 @@ def test_stream_signatures_follow_the_keras_streaming_model(rrn):
         outputs = {name: value.numpy() for name, value in step(frames=tf.constant(frame), **served).items()}
         np.testing.assert_allclose(outputs.pop("probabilities"), probabilities, atol=1e-5)
         np.testing.assert_allclose(outputs.pop("clip_probabilities"), clip_probabilities, atol=1e-5)
+        order = np.argsort(-clip_probabilities, axis=-1, kind="stable")[:, :5]
+        np.testing.assert_allclose(outputs.pop("clip_top_scores"), np.take_along_axis(clip_probabilities, order, -1),
+                                   atol=1e-5)
+        assert (outputs.pop("clip_top_classes").astype(str) == np.asarray(CLASS_NAMES)[order]).all()
         served = outputs
         for name, value in state.items():
             np.testing.assert_allclose(served[name], value, atol=1e-5 * max(1.0, np.abs(value).max()))
