@@ -18,6 +18,15 @@ Signatures (preprocessing inside the graph; inputs are raw RGB uint8 pixels):
 Both return `probabilities` float32 `(batch, C)`, `top_classes` string `(batch, k)` and
 `top_scores` float32 `(batch, k)`, `k = min(5, C)` (`batch` = 1 for `video`).
 
+Streaming (`kerasrrn.models.streaming`; every model but a bidirectional MRRN, which is exported
+without them); the client keeps the state, so the server stays stateless:
+
+- `stream_init`: `batch_size` int32 scalar -> the state before the first frame, float32 zeros,
+  one output per state name (`frames_seen`, `<unit>_temporal_skip_history`, ...).
+- `stream_step`: `frames` uint8 `(batch, S, S, 3)` and the state (the same names) ->
+  `probabilities` and `clip_probabilities` float32 `(batch, C)`, `clip_top_classes` string and
+  `clip_top_scores` float32 `(batch, k)` of the clip probabilities, and the new state.
+
 The version is written under a hidden temporary name, reloaded in a fresh Python process that
 imports only TensorFlow, compared with the Keras model, and only then renamed to its number, so
 TF Serving never sees a partial or unverified version. Versions are world-readable (directories
@@ -46,7 +55,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasrrn.runs.layout import RunLayout
-from kerasrrn.runs.loading import LABELS_ASSET, load_model
+from kerasrrn.runs.loading import LABELS_ASSET, STREAM_SIGNATURES, TrainedRun, load_model, streaming_form
 from pipelines.cli import OneLineArgumentParser, directory_path, no_space_left, not_a_directory
 from pipelines.clips import clip_span
 from pipelines.dataset import video_views
@@ -60,9 +69,11 @@ STAGING = re.compile(r"\.\d+\.tmp-(\d+)-")
 # Mixed precision: eager Keras and the reloaded graph may order float16 sums differently;
 # probabilities near 1 keep about 3 significant digits in float16.
 TOLERANCE = {"float32": 1e-5, "mixed": 1e-3}
+STREAM_INIT, STREAM_STEP = STREAM_SIGNATURES
 
 # Runs in a fresh `python -I` (no kerasrrn on the path, only TensorFlow imported): argv =
-# saved model, inputs .npz, outputs .npz. Signature outputs are written as `<signature>/<key>`.
+# saved model, inputs .npz (`<signature>` holds its frames, `<signature>/<argument>` any other
+# argument), outputs .npz. Signature outputs are written as `<signature>/<key>`.
 RELOAD_SCRIPT = """
 import sys
 import numpy as np
@@ -71,9 +82,13 @@ import tensorflow as tf
 saved_model, inputs_path, outputs_path = sys.argv[1:4]
 loaded = tf.saved_model.load(saved_model)
 inputs = np.load(inputs_path)
+arguments = {}
+for name in inputs.files:
+    signature, _, argument = name.partition("/")
+    arguments.setdefault(signature, {})[argument or "frames"] = tf.constant(inputs[name])
 outputs = {}
-for signature in inputs.files:
-    result = loaded.signatures[signature](frames=tf.constant(inputs[signature]))
+for signature, kwargs in arguments.items():
+    result = loaded.signatures[signature](**kwargs)
     for key, value in result.items():
         value = value.numpy()
         outputs[f"{signature}/{key}"] = value.astype(str) if value.dtype == object else value
@@ -157,7 +172,7 @@ def publish_version(saved_model_path, model_path, version, explicit):
         version = next_version(model_path)
 
 
-def build_archive(model, spec, labels_path):
+def build_archive(model, spec, labels_path, stream=None):
     """The `keras.export.ExportArchive` with the `serving_default` and `video` signatures.
 
     Args:
@@ -165,6 +180,8 @@ def build_archive(model, spec, labels_path):
         spec: `pipelines.dataset.ClipSpec` matching the model's `T` and `S`.
         labels_path: path of a text file with the `C` class names, one per line; it becomes
             the SavedModel asset `assets/labels.txt` that `top_classes` reads.
+        stream: `kerasrrn.models.streaming.StreamingModel` of `model`, or None: adds the
+            `stream_init` and `stream_step` signatures.
     """
     num_classes = model.output_shape[-1]
     top_k = min(MAX_TOP_K, num_classes)
@@ -204,7 +221,66 @@ def build_archive(model, spec, labels_path):
         "video", serve_video,
         input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="frames")],
     )
+    if stream is not None:
+        add_stream_endpoints(archive, stream, outputs)
     return archive
+
+
+def add_stream_endpoints(archive, stream, outputs):
+    """Adds `stream_init` and `stream_step` (module docstring) of a `StreamingModel`;
+    `outputs` maps probabilities to `probabilities`, `top_classes` and `top_scores`."""
+    names = sorted(stream.state_shapes)
+    archive.track(stream.keras_model)
+
+    def init(batch_size):
+        return {name: tf.zeros(tf.stack([batch_size, *stream.state_shapes[name]]), tf.float32) for name in names}
+
+    def step(frames, *states):
+        results = stream.keras_model({"frames": frames, **dict(zip(names, states))}, training=False)
+        results = {key: tf.cast(value, tf.float32) for key, value in results.items()}
+        top = outputs(results["clip_probabilities"])
+        return {**results, "clip_top_classes": top["top_classes"], "clip_top_scores": top["top_scores"]}
+
+    size = stream.image_size
+    archive.add_endpoint(STREAM_INIT, init, input_signature=[tf.TensorSpec([], tf.int32, name="batch_size")])
+    archive.add_endpoint(
+        STREAM_STEP, step,
+        input_signature=[tf.TensorSpec([None, size, size, 3], tf.uint8, name="frames")]
+        + [tf.TensorSpec([None, *stream.state_shapes[name]], tf.float32, name=name) for name in names],
+    )
+
+
+def stream_sample_inputs(stream, seed=0):
+    """Inputs of the stream signatures (`<signature>/<argument>` keys) and the Keras streaming
+    model's outputs for them (`<signature>/<output>`): a state after one random frame, so that
+    `stream_step` sees a non-zero state, and a second random frame."""
+    rng = np.random.default_rng(seed)
+    size = stream.image_size
+    first, second = (rng.integers(0, 256, (2, size, size, 3), np.uint8) for _ in range(2))
+    _, _, state = stream.step(first, stream.initial_state(2))
+    probabilities, clip_probabilities, new_state = stream.step(second, state)
+    inputs = {f"{STREAM_INIT}/batch_size": np.int32(2), f"{STREAM_STEP}/frames": second,
+              **{f"{STREAM_STEP}/{name}": value for name, value in state.items()}}
+    expected = {f"{STREAM_INIT}/{name}": np.zeros_like(value) for name, value in state.items()}
+    expected.update({f"{STREAM_STEP}/{name}": value for name, value in new_state.items()})
+    expected.update({f"{STREAM_STEP}/probabilities": probabilities,
+                     f"{STREAM_STEP}/clip_probabilities": clip_probabilities})
+    return inputs, expected
+
+
+def verify_stream_outputs(reloaded, expected, tolerance):
+    """Raises VerificationError naming the first stream output that differs from the Keras
+    streaming model's by more than `tolerance` (relative to the output's largest magnitude,
+    at least 1: skip sources are activations of order 100)."""
+    for key, value in expected.items():
+        served = reloaded.get(key)
+        if served is None or served.shape != value.shape:
+            raise VerificationError(f"{key}: expected float32 {value.shape}, got {getattr(served, 'shape', 'none')}")
+        difference = float(np.max(np.abs(served - value), initial=0.0))
+        if difference > tolerance * max(1.0, float(np.max(np.abs(value), initial=0.0))):
+            raise VerificationError(
+                f"{key}: reloaded stream output differs from the Keras streaming model's by {difference:.2e}"
+            )
 
 
 def sample_inputs(spec, seed=0):
@@ -257,8 +333,9 @@ def reload_outputs(saved_model_path, inputs):
             return {key: outputs[key] for key in outputs.files}
 
 
-def verify_saved_model(saved_model_path, model, spec, class_names):
-    """Checks the SavedModel, reloaded in a fresh process, against the Keras model.
+def verify_saved_model(saved_model_path, model, spec, class_names, stream=None):
+    """Checks the SavedModel, reloaded in a fresh process, against the Keras model (and its
+    stream signatures against `stream`, the Keras streaming model, when given).
 
     Returns:
         (largest absolute probability difference, tolerance used).
@@ -268,7 +345,8 @@ def verify_saved_model(saved_model_path, model, spec, class_names):
     """
     inputs = sample_inputs(spec)
     expected = keras_outputs(model, spec, inputs)
-    reloaded = reload_outputs(saved_model_path, inputs)
+    stream_inputs, stream_expected = stream_sample_inputs(stream) if stream else ({}, {})
+    reloaded = reload_outputs(saved_model_path, {**inputs, **stream_inputs})
     mixed = any(layer.compute_dtype != "float32" for layer in model.layers)
     tolerance = TOLERANCE["mixed" if mixed else "float32"]
     top_k = min(MAX_TOP_K, len(class_names))
@@ -292,6 +370,7 @@ def verify_saved_model(saved_model_path, model, spec, class_names):
             raise VerificationError(f"{signature}: top_scores are not the largest probabilities")
         if not (reloaded[f"{signature}/top_classes"] == np.asarray(class_names)[order]).all():
             raise VerificationError(f"{signature}: top_classes do not name the top probabilities")
+    verify_stream_outputs(reloaded, stream_expected, tolerance)
     return largest, tolerance
 
 
@@ -341,6 +420,16 @@ def full_disk_named(path):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from error
 
 
+def stream_of(run_path, model):
+    """The streaming form of the run's `model`, or None (with one line saying why) for a model
+    that cannot stream."""
+    try:
+        return streaming_form(TrainedRun.open(run_path), model)
+    except ValueError as error:
+        print(f"No stream signatures: {error}")
+        return None
+
+
 def export_run(run_path, out_dir="saved_models", name=None, version=None, verify=True):
     """Exports the best checkpoint of a run as `<out_dir>/<name>/<version>/` and updates
     `<out_dir>/models.config`. Prints one line: what was exported where, and how it verified.
@@ -383,6 +472,7 @@ def export_run(run_path, out_dir="saved_models", name=None, version=None, verify
 
     loaded = load_model(run_path)
     model, spec, class_names = loaded.model, loaded.spec, loaded.class_names
+    stream = stream_of(run_path, model)
     with full_disk_named(model_path):
         model_path.mkdir(parents=True, exist_ok=True)
         remove_stale_staging(model_path)
@@ -391,10 +481,10 @@ def export_run(run_path, out_dir="saved_models", name=None, version=None, verify
         try:
             labels_path, saved = staging / LABELS_FILE, staging / "saved_model"
             labels_path.write_text("".join(f"{class_name}\n" for class_name in class_names))
-            build_archive(model, spec, labels_path).write_out(str(saved), verbose=False)
+            build_archive(model, spec, labels_path, stream).write_out(str(saved), verbose=False)
             verified = "not verified"
             if verify:
-                difference, tolerance = verify_saved_model(saved, model, spec, class_names)
+                difference, tolerance = verify_saved_model(saved, model, spec, class_names, stream)
                 verified = (f"reloaded in a fresh TensorFlow process: largest probability difference "
                             f"{difference:.1e}, tolerance {tolerance:.0e}")
             make_world_readable(saved)
@@ -436,7 +526,8 @@ def main(argv=None):
         if line is None:
             raise
         return parser.fail(line)
-    print(f"  signatures: serving_default (clips), video (whole videos); classes: "
+    print(f"  signatures: serving_default (clips), video (whole videos), stream_init and stream_step "
+          f"(one frame at a time, unless said above); classes: "
           f"{path / 'assets' / LABELS_FILE}")
     print(f"  TF Serving config: {pathlib.Path(args.out) / MODELS_CONFIG}")
     return 0

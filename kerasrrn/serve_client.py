@@ -18,7 +18,14 @@ training. Then, per `--signature`:
   the server's signature has a fixed clip size, so `--clip-length` and `--image-size` must match
   the exported model (`saved_model_cli show` or `GET /v1/models/NAME/metadata` shows it).
 
-Prints the top classes of each returned row, or with `--json` the server's JSON response.
+- `stream`: the video one frame at a time through `stream_init` and `stream_step`, each
+  `--frame-step`-th decoded frame centre-cropped to `--image-size` as evaluation crops; the
+  client keeps the state (the server stays stateless): each step sends the frame and the state
+  the previous answer returned, columnar format. The top classes are the running clip's at the
+  last frame.
+
+Prints the top classes of each returned row, or with `--json` the server's JSON response (the
+last one for `stream`).
 Exit status 1 when the video cannot be decoded or the server answers with an error, 2 for
 usage errors.
 """
@@ -31,11 +38,14 @@ import urllib.request
 import numpy as np
 
 from kerasrrn.cli import flags
+from pipelines import clips
 from pipelines.cli import OneLineArgumentParser, non_negative_int, positive_int
 from pipelines.dataset import ClipSpec, video_views
 from pipelines.decode import VideoDecodeError, read_video
 
-SIGNATURES = ("video", "serving_default")
+SIGNATURES = ("video", "serving_default", "stream")
+# `stream_step`'s outputs that are not state (`kerasrrn.export`).
+STREAM_OUTPUTS = ("probabilities", "clip_probabilities", "clip_top_classes", "clip_top_scores")
 
 
 class ServeError(RuntimeError):
@@ -97,6 +107,29 @@ def post_json(url, body, timeout=60.0):
         raise ServeError(f"{url}: cannot reach the server ({reason})") from None
 
 
+def stream_video(url, frames, spec, timeout=60.0):
+    """Sends a decoded video to `stream_init` and then frame by frame to `stream_step`.
+
+    Args:
+        url: the predict endpoint.
+        frames: uint8 array `(N, H, W, 3)`.
+        spec: `ClipSpec`; its `frame_step` and `image_size` select and crop the frames.
+
+    Returns:
+        The last `stream_step` response, its outputs renamed so that `response_rows` reads the
+        running clip's `top_classes` and `top_scores`.
+    """
+    selected = np.asarray(frames)[:: spec.frame_step]
+    cropped = np.clip(np.round(clips.center_crop(selected, spec.image_size).numpy()), 0, 255).astype(np.uint8)
+    state = post_json(url, {"signature_name": "stream_init", "inputs": {"batch_size": 1}}, timeout)["outputs"]
+    for frame in cropped:
+        body = {"signature_name": "stream_step", "inputs": {"frames": frame[None].tolist(), **state}}
+        outputs = post_json(url, body, timeout)["outputs"]
+        state = {name: value for name, value in outputs.items() if name not in STREAM_OUTPUTS}
+    outputs["top_classes"], outputs["top_scores"] = outputs.pop("clip_top_classes"), outputs.pop("clip_top_scores")
+    return {"outputs": outputs}
+
+
 def response_rows(response):
     """The per-row outputs of a predict response, in either format.
 
@@ -124,15 +157,15 @@ def build_parser():
     parser.add_argument("--url", required=True,
                         help="predict endpoint, e.g. http://localhost:8501/v1/models/NAME:predict")
     parser.add_argument("--signature", choices=SIGNATURES, default="video",
-                        help="video: send the whole video; serving_default: send sampled clips "
-                             "(default: video)")
+                        help="video: send the whole video; serving_default: send sampled clips; "
+                             "stream: send it frame by frame (default: video)")
     parser.add_argument("--decode-step", type=positive_int, default=1, metavar="K",
                         help="keep every K-th decoded frame, as the training data were prepared "
                              "(dataset.json frame_step; default: 1)")
     parser.add_argument("--short-side", type=non_negative_int, default=0, metavar="S",
                         help="resize the shorter side to S pixels when decoding, as the training "
                              "data were prepared (dataset.json short_side; default: 0 = keep)")
-    clip_flags = parser.add_argument_group("serving_default clips (must match the exported model)")
+    clip_flags = parser.add_argument_group("serving_default clips and stream frames (must match the exported model)")
     # The view flags of evaluate and predict; `--num-clips` is this command's older spelling.
     flags.add_field_flags(
         clip_flags, ("clip_length", "image_size", "frame_step", "num_test_clips"),
@@ -148,6 +181,10 @@ def clip_spec(args, parser):
     """The `ClipSpec` of the serving_default flags (None for the video signature)."""
     if args.signature == "video":
         return None
+    if args.signature == "stream":
+        if args.image_size is None:
+            parser.error("--image-size: required with --signature stream")
+        return ClipSpec(frame_step=args.frame_step, image_size=args.image_size)
     if args.clip_length is None or args.image_size is None:
         parser.error("--clip-length and --image-size: required with --signature serving_default")
     return ClipSpec(clip_length=args.clip_length, frame_step=args.frame_step,
@@ -160,7 +197,10 @@ def main(argv=None):
     spec = clip_spec(args, parser)
     try:
         frames = read_video(args.video, args.decode_step, args.short_side)
-        response = post_json(args.url, build_request(frames, args.signature, spec), args.timeout)
+        if args.signature == "stream":
+            response = stream_video(args.url, frames, spec, args.timeout)
+        else:
+            response = post_json(args.url, build_request(frames, args.signature, spec), args.timeout)
         rows = response_rows(response)
     except VideoDecodeError as error:
         print(f"{parser.prog}: cannot decode {error.path}: {error.reason}", file=sys.stderr)

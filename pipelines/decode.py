@@ -52,15 +52,20 @@ def _to_rgb(frame, short_side):
 
 
 def _open(path):
-    """Opens `path`, turning every way it can fail to open into a `VideoDecodeError`."""
+    """Opens `path` (a file, a capture device `/dev/video*` or a URL FFmpeg reads), turning
+    every way it can fail to open into a `VideoDecodeError`."""
+    text = str(path)
+    # A Video4Linux device has no container FFmpeg can probe: name its input format.
+    options = {"format": "v4l2"} if text.startswith("/dev/video") else {}
     try:
-        if os.path.getsize(path) == 0:
+        if os.path.isfile(text) and os.path.getsize(text) == 0:
             raise VideoDecodeError(path, "empty file (0 bytes)")
-        return av.open(str(path))
+        return av.open(text, **options)
     except av.error.InvalidDataError as error:
         raise VideoDecodeError(path, f"not a video FFmpeg can read ({error.strerror})") from error
-    except OSError as error:
-        raise VideoDecodeError(path, f"cannot read the path ({error.strerror})") from error
+    except (OSError, av.error.FFmpegError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise VideoDecodeError(path, f"cannot read the path ({reason})") from error
 
 
 def _decoded_frames(path):
@@ -126,6 +131,23 @@ def iter_frames(path, frame_step=1, short_side=0):
     for index, frame in enumerate(_decoded_frames(path)):
         if index % frame_step == 0:
             yield _to_rgb(frame, short_side)
+
+
+def iter_timed_frames(source, frame_step=1, short_side=0):
+    """`iter_frames` of a file, a capture device or a URL, with each frame's time.
+
+    Yields:
+        (index, seconds, frame): the decoded frame's index, its presentation time in seconds
+        (NaN when the stream gives none) and the uint8 RGB array `(H, W, 3)`.
+
+    Raises:
+        VideoDecodeError: as `_decoded_frames`, also when the stream breaks mid-way.
+    """
+    _check_arguments(frame_step, short_side)
+    for index, frame in enumerate(_decoded_frames(source)):
+        if index % frame_step == 0:
+            seconds = float("nan") if frame.time is None else float(frame.time)
+            yield index, seconds, _to_rgb(frame, short_side)
 
 
 def count_frames(path, frame_step=1):

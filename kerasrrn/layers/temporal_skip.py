@@ -27,7 +27,10 @@ class TemporalSkip(keras.layers.Layer):
         strides: int, default 1. Stride of the `"conv"` kind. Only for `kind="conv"`.
 
     Call arguments:
-        inputs: tensor `(B * clip_length, ..., C)`: per-frame features, clips contiguous.
+        inputs: tensor `(B * clip_length, ..., C)`: per-frame features, clips contiguous; with
+            `weight_only`, any batch `(N, ..., C)`.
+        weight_only: bool, default False. Apply `W` only, without moving frames: the streaming
+            form, whose inputs are already the sources `delay` frames back (from its state).
 
     Returns:
         Tensor `(B * clip_length, ..., C')` of the same rank; `C' = filters` for `"conv"`,
@@ -86,18 +89,23 @@ class TemporalSkip(keras.layers.Layer):
                 initializer="he_normal",
             )
 
-    def call(self, inputs):
-        if self.kind in ("scalar", "channel"):
-            weighted = inputs * ops.cast(self.scale, inputs.dtype)
-        elif self.kind == "conv":
-            weighted = ops.conv(inputs, ops.cast(self.kernel, inputs.dtype), strides=self.strides)
-        else:
-            weighted = inputs
+    def call(self, inputs, weight_only=False):
+        weighted = self.weigh(inputs)
+        if weight_only:
+            return weighted
         frame_shape = tuple(weighted.shape[1:])
         clips = ops.reshape(weighted, (-1, self.clip_length) + frame_shape)
         no_history = ops.zeros_like(clips[:, : self.delay])
         delayed = ops.concatenate([no_history, clips[:, : self.clip_length - self.delay]], axis=1)
         return ops.reshape(delayed, (-1,) + frame_shape)
+
+    def weigh(self, inputs):
+        """`W * inputs` for per-frame tensors `(N, ..., C)` -> `(N, ..., C')`."""
+        if self.kind in ("scalar", "channel"):
+            return inputs * ops.cast(self.scale, inputs.dtype)
+        if self.kind == "conv":
+            return ops.conv(inputs, ops.cast(self.kernel, inputs.dtype), strides=self.strides)
+        return inputs
 
     def compute_output_shape(self, input_shape):
         if self.kind != "conv":

@@ -33,5 +33,10 @@ def build_resnet_lstm(
     """
     frames, folded = input_and_folded_frames(clip_length, image_size, augmentation)
     stages = resnet_stages(folded, depth, width)
-    last_output = keras.layers.LSTM(lstm_units, name="lstm")(frame_sequence(stages["conv5"], clip_length))
+    last_output = lstm_layer(lstm_units)(frame_sequence(stages["conv5"], clip_length))
     return keras.Model(frames, classifier(last_output, num_classes, dropout), name=name)
+
+
+def lstm_layer(units, return_state=False):
+    """The baseline's LSTM layer, `lstm`; with `return_state` it also returns `[h, c]`."""
+    return keras.layers.LSTM(units, return_state=return_state, name="lstm")

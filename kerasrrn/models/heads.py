@@ -66,10 +66,34 @@ def classifier(features, num_classes, dropout, prefix="", output_name=None):
     Layers `<prefix>dropout` (only when `dropout > 0`), `<prefix>predictions` (the logits) and
     `output_name` (default `<prefix>softmax`).
     """
-    if dropout:
-        features = keras.layers.Dropout(dropout, name=f"{prefix}dropout")(features)
-    logits = keras.layers.Dense(num_classes, name=f"{prefix}predictions")(features)
-    return keras.layers.Activation("softmax", dtype="float32", name=output_name or f"{prefix}softmax")(logits)
+    return classifier_layers(num_classes, dropout, prefix, output_name)(features)
+
+
+def classifier_layers(num_classes, dropout, prefix="", output_name=None):
+    """The layers of `classifier`, as one callable `(B, F) -> (B, num_classes)` that can be
+    applied more than once (a streaming head scores two poolings with the same weights)."""
+    layers = [keras.layers.Dropout(dropout, name=f"{prefix}dropout")] if dropout else []
+    layers += [
+        keras.layers.Dense(num_classes, name=f"{prefix}predictions"),
+        keras.layers.Activation("softmax", dtype="float32", name=output_name or f"{prefix}softmax"),
+    ]
+
+    def apply(features):
+        for layer in layers:
+            features = layer(features)
+        return features
+
+    return apply
+
+
+def sru_layer(head, index, prefix="", return_sequences=True, return_state=False):
+    """SRU layer `<prefix>sru_<index>` of `head` (wrapped in `Bidirectional` when the head is)."""
+    name = f"{prefix}sru_{index}"
+    recurrent = SRU(
+        head.units, variant=head.variant, dropout=head.sru_dropout,
+        return_sequences=return_sequences, return_state=return_state, name=name,
+    )
+    return keras.layers.Bidirectional(recurrent, name=name) if head.bidirectional else recurrent
 
 
 def stream_head(stage_output, clip_length, num_classes, head, prefix="", output_name=None):
@@ -90,15 +114,8 @@ def stream_head(stage_output, clip_length, num_classes, head, prefix="", output_
     """
     sequence = frame_sequence(stage_output, clip_length, prefix)
     for index in range(1, head.num_layers + 1):
-        name = f"{prefix}sru_{index}"
         returns_sequence = index < head.num_layers or head.time_pooling != "last"
-        recurrent = SRU(
-            head.units, variant=head.variant, dropout=head.sru_dropout,
-            return_sequences=returns_sequence, name=name,
-        )
-        if head.bidirectional:
-            recurrent = keras.layers.Bidirectional(recurrent, name=name)
-        sequence = recurrent(sequence)
+        sequence = sru_layer(head, index, prefix, returns_sequence)(sequence)
     # With `last` the final SRU already returns its last output; the identity keeps the layer
     # name `time_pool` the same for every pooling.
     pooling = {

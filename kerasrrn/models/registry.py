@@ -36,7 +36,8 @@ def _resnet_lstm(model, data, num_classes):
     )
 
 
-def _head(model):
+def head_of(model):
+    """The `HeadSpec` of a `ModelConfig`'s SRU options."""
     return HeadSpec(
         model.sru_units, model.sru_layers, model.sru_variant, model.sru_dropout, model.bidirectional,
         model.time_pooling, model.dropout,
@@ -45,14 +46,14 @@ def _head(model):
 
 def _mrrn(model, data, num_classes):
     return build_mrrn(
-        num_classes, model.stream, data.clip_length, data.image_size, model.depth, model.width, _head(model),
+        num_classes, model.stream, data.clip_length, data.image_size, model.depth, model.width, head_of(model),
         augmentation_of(data),
     )
 
 
 def _mrrn_shared(model, data, num_classes):
     return build_mrrn_shared(
-        num_classes, data.clip_length, data.image_size, model.depth, model.width, _head(model),
+        num_classes, data.clip_length, data.image_size, model.depth, model.width, head_of(model),
         augmentation_of(data),
     )
 

@@ -108,7 +108,13 @@ def scaled_filters(filters, width):
     return max(8, int(round(filters * width)))
 
 
-def resnet_stages(frames, depth=50, width=1.0, skips=None, clip_length=None, last_stage="conv5"):
+def apply_skip(layer, source):
+    """How the clip models apply a `TemporalSkip`: to the sources of every frame of the clips."""
+    return layer(source)
+
+
+def resnet_stages(frames, depth=50, width=1.0, skips=None, clip_length=None, last_stage="conv5",
+                  skip_call=apply_skip):
     """Applies a ResNet to folded frames and returns every stage's output.
 
     Args:
@@ -119,6 +125,9 @@ def resnet_stages(frames, depth=50, width=1.0, skips=None, clip_length=None, las
         clip_length: int, frames per clip `T`; required when `skips` is not empty.
         last_stage: str, default "conv5". Build only up to this stage (an MRRN low stream
             needs conv3 only).
+        skip_call: callable `(TemporalSkip layer, source tensor) -> tensor added to the unit`,
+            default `apply_skip`. The streaming models (`kerasrrn.models.streaming`) pass one
+            that applies the layer to the source `delay` frames back, kept in their state.
 
     Returns:
         dict of stage name (`conv1` (after pooling), `conv2` ... `last_stage`) to tensor
@@ -159,9 +168,8 @@ def resnet_stages(frames, depth=50, width=1.0, skips=None, clip_length=None, las
                 spec = skips[name]
                 source_index = block - spec.span
                 source_stride = 2 if source_index == 0 and stage_index > 0 else 1
-                skip = _temporal_skip(
-                    unit_inputs[source_index], spec, clip_length, filters * expansion, source_stride, name
-                )
+                layer = _temporal_skip(spec, clip_length, filters * expansion, source_stride, name)
+                skip = skip_call(layer, unit_inputs[source_index])
             unit = bottleneck_unit if bottleneck else basic_unit
             x = unit(x, filters, stride, projects, name, skip)
         outputs[stage] = x
@@ -170,13 +178,13 @@ def resnet_stages(frames, depth=50, width=1.0, skips=None, clip_length=None, las
     return outputs
 
 
-def _temporal_skip(source, spec, clip_length, out_channels, stride, name):
+def _temporal_skip(spec, clip_length, out_channels, stride, name):
     """The `TemporalSkip` layer `<unit>_temporal_skip`; a `conv` skip projects the source to the
     unit's output channels and resolution."""
     projection = {"filters": out_channels, "strides": stride} if spec.kind == "conv" else {}
     return TemporalSkip(
         clip_length, delay=spec.delay, kind=spec.kind, name=f"{name}_temporal_skip", **projection
-    )(source)
+    )
 
 
 def bottleneck_unit(x, filters, stride, projects, name, skip=None):

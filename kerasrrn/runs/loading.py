@@ -9,9 +9,13 @@
   shape or the flags), as a `LoadedModel` whose `model.predict_on_batch` maps float32 views
   `(B, T, S, S, 3)` (pixel values in [0, 255]) to probabilities `(B, C)`, as
   `kerasrrn.evaluation.views.predict_views` expects. `evaluate`, `predict` and `export` use it.
+- `load_streaming_model(path)`: a run directory's model in its streaming form
+  (`kerasrrn.models.streaming`), or a SavedModel's stream signatures behind the same interface,
+  with the `LoadedModel` of the path. `stream` uses it.
 """
 
 import dataclasses
+import json
 import pathlib
 import sys
 import zipfile
@@ -20,6 +24,7 @@ import keras
 import tensorflow as tf
 
 from kerasrrn import config as config_lib
+from kerasrrn.models.streaming import StreamingModel, build_streaming_model
 from kerasrrn.runs.data import RunData, index_tfrecord_source
 from kerasrrn.runs.layout import CHECKPOINTS, RunLayout
 from pipelines.dataset import ClipSpec
@@ -28,6 +33,10 @@ SIGNATURE = "serving_default"
 INPUT_NAME = "frames"
 OUTPUT_NAME = "probabilities"
 LABELS_ASSET = pathlib.Path("assets") / "labels.txt"
+# The SavedModel signatures of a streaming model (`kerasrrn.export`), and the outputs of
+# `stream_step` that are not state.
+STREAM_SIGNATURES = ("stream_init", "stream_step")
+STREAM_TOP_OUTPUTS = ("clip_top_classes", "clip_top_scores")
 # Views per batch for a SavedModel, which has no training batch size.
 SAVED_MODEL_BATCH_SIZE = 16
 
@@ -190,6 +199,66 @@ def load_model(path, data_path=None, **spec_overrides):
     raise InferenceError(
         f"{path}: neither a run directory (config.json) nor a SavedModel directory (saved_model.pb)"
     )
+
+
+def load_streaming_model(path, data_path=None, **spec_overrides):
+    """Loads a run directory's model in its streaming form (`streaming_form`), or a
+    SavedModel's `stream_init`/`stream_step` signatures (`kerasrrn.export`) behind the same
+    interface (`ServingStream`).
+
+    Args:
+        path: str or path-like, a run directory or a SavedModel directory.
+        data_path: the dataset giving class names and decoding settings; None: the run's own
+            (a SavedModel then has none: frames are decoded at full size).
+        **spec_overrides: `ClipSpec` fields, as `load_model` (`stream` passes `frame_step`).
+
+    Returns:
+        (`StreamingModel` or `ServingStream`, `LoadedModel`).
+
+    Raises:
+        InferenceError (one line naming the path); ValueError (one line) for a model that
+        cannot stream (a bidirectional head).
+    """
+    path = pathlib.Path(path)
+    overrides = {name: value for name, value in spec_overrides.items() if value is not None}
+    if not RunLayout(path).is_run() and (path / "saved_model.pb").is_file():
+        loaded = _load_saved_model(path, data_path, overrides)
+        return ServingStream(tf.saved_model.load(str(path)), path), loaded
+    run = TrainedRun.open(path)
+    loaded = _load_run(run, data_path, overrides)
+    return streaming_form(run, loaded.model), loaded
+
+
+class ServingStream(StreamingModel):
+    """A SavedModel's stream signatures with `StreamingModel`'s `initial_state` and `step`
+    (and its checks). The running clip's length is read from a window in the state."""
+
+    def __init__(self, loaded, path):
+        missing = [name for name in STREAM_SIGNATURES if name not in loaded.signatures]
+        if missing:
+            raise InferenceError(
+                f"{path}: no {' or '.join(missing)} signature (exported before streaming, or a "
+                "bidirectional model): export the run again with `python -m kerasrrn.export`"
+            )
+        self.signature = loaded.signatures[STREAM_SIGNATURES[1]]
+        inputs = self.signature.structured_input_signature[1]
+        windows = [spec.shape[1] for name, spec in inputs.items() if name.endswith("_window")]
+        super().__init__(None, f"SavedModel {path}", windows[0] if windows else None, inputs)
+
+    def run_step(self, frames, state):
+        tensors = {name: tf.constant(value) for name, value in state.items()}
+        outputs = self.signature(frames=tf.constant(frames), **tensors)
+        return {name: value for name, value in outputs.items() if name not in STREAM_TOP_OUTPUTS}
+
+
+def streaming_form(run, model):
+    """The streaming form of `model`, the model of `run` (a `TrainedRun`); a fused MRRN run
+    (`fusion.json`) is streamed with each stream's config, read from the stream's run directory."""
+    config = run.config
+    if run.layout.fusion.is_file():
+        streams = json.loads(run.layout.fusion.read_text())["streams"]
+        config = [TrainedRun.open(stream["run"]).config for stream in streams]
+    return build_streaming_model(model, config)
 
 
 def _read_checkpoint(path, compile):

@@ -340,10 +340,37 @@ def test_mixed_precision_model_serves_uint8_in_float32_out(mixed):
     np.testing.assert_allclose(served, probabilities(model, clip_batch()), atol=export.TOLERANCE["mixed"])
 
 
+def test_stream_signatures_follow_the_keras_streaming_model(rrn):
+    from kerasrrn.runs.loading import TrainedRun, streaming_form
+
+    model, run, version = rrn
+    stream = streaming_form(TrainedRun.open(run), model)
+    signatures = tf.saved_model.load(str(version)).signatures
+    step = signatures["stream_step"]
+    assert set(step.structured_input_signature[1]) == {"frames", *stream.state_shapes}
+    assert step.structured_input_signature[1]["frames"].dtype == tf.uint8
+    served = {name: value.numpy() for name, value in signatures["stream_init"](batch_size=tf.constant(2)).items()}
+    state = stream.initial_state(2)
+    assert {name: value.shape for name, value in served.items()} == {name: value.shape for name, value in state.items()}
+    frames = np.random.default_rng(5).integers(0, 256, (CLIP_LENGTH + 1, 2, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
+    for frame in frames:  # past T frames, so the window and the skip history both wrap around
+        probabilities, clip_probabilities, state = stream.step(frame, state)
+        outputs = {name: value.numpy() for name, value in step(frames=tf.constant(frame), **served).items()}
+        np.testing.assert_allclose(outputs.pop("probabilities"), probabilities, atol=1e-5)
+        np.testing.assert_allclose(outputs.pop("clip_probabilities"), clip_probabilities, atol=1e-5)
+        order = np.argsort(-clip_probabilities, axis=-1, kind="stable")[:, :5]
+        np.testing.assert_allclose(outputs.pop("clip_top_scores"), np.take_along_axis(clip_probabilities, order, -1),
+                                   atol=1e-5)
+        assert (outputs.pop("clip_top_classes").astype(str) == np.asarray(CLASS_NAMES)[order]).all()
+        served = outputs
+        for name, value in state.items():
+            np.testing.assert_allclose(served[name], value, atol=1e-5 * max(1.0, np.abs(value).max()))
+
+
 class StubArchive:
     """Stands in for the ExportArchive where only export_run's bookkeeping is under test."""
 
-    def __init__(self, model, spec, labels_path):
+    def __init__(self, model, spec, labels_path, stream=None):
         pass
 
     def write_out(self, path, verbose):

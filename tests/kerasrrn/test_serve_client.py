@@ -67,6 +67,20 @@ def test_response_rows_reads_both_formats():
     assert serve_client.response_rows(row_format) == serve_client.response_rows(columnar) == row_format["predictions"]
 
 
+def stream_answer(body):
+    """The fake `stream_init`/`stream_step` outputs: the state counts frames; the running clip's
+    scores favour `run` once two frames have been seen."""
+    if body["signature_name"] == "stream_init":
+        return {"frames_seen": [[0.0]], "frame_average_window": [[[0.0] * 3] * 2]}
+    inputs = body["inputs"]
+    seen = inputs["frames_seen"][0][0] + 1
+    scores = [0.7, 0.2, 0.1] if seen >= 2 else [0.2, 0.7, 0.1]
+    names = ["run", "walk", "jump"] if seen >= 2 else ["walk", "run", "jump"]
+    return {"frames_seen": [[seen]], "frame_average_window": inputs["frame_average_window"],
+            "probabilities": [scores], "clip_probabilities": [scores],
+            "clip_top_classes": [names], "clip_top_scores": [sorted(scores, reverse=True)]}
+
+
 class FakeServing(http.server.BaseHTTPRequestHandler):
     """Answers :predict like TF Serving: columnar requests get `outputs`, row requests get
     `predictions`; a request without `signature_name` gets TF Serving's kind of error."""
@@ -78,6 +92,9 @@ class FakeServing(http.server.BaseHTTPRequestHandler):
         FakeServing.received.append((self.path, self.headers["Content-Type"], body))
         if "signature_name" not in body:
             self.answer(400, {"error": "Missing 'signature_name'\nin request"})
+            return
+        if body["signature_name"].startswith("stream_"):
+            self.answer(200, {"outputs": stream_answer(body)})
             return
         rows = len(body["instances"]) if "instances" in body else 1
         prediction = {"probabilities": [0.2, 0.7, 0.1], "top_classes": ["run", "walk", "jump"],
@@ -138,6 +155,20 @@ def test_round_trip_serving_default_with_decoding_flags(server, video_file, caps
     assert len(json.loads(capsys.readouterr().out)["predictions"]) == 2
 
 
+def test_round_trip_stream_keeps_the_state_on_the_client(server, video_file, capsys):
+    argv = ["--url", server, "--signature", "stream", "--image-size", "16", "--frame-step", "3", str(video_file)]
+    assert serve_client.main(argv) == 0
+    bodies = [body for _, _, body in FakeServing.received]
+    steps = -(-NUM_FRAMES // 3)
+    assert [body["signature_name"] for body in bodies] == ["stream_init"] + ["stream_step"] * steps
+    assert bodies[1]["inputs"]["frames_seen"] == [[0.0]]
+    assert [body["inputs"]["frames_seen"] for body in bodies[2:]] == [[[float(seen)]] for seen in range(1, steps)]
+    frames = np.asarray(bodies[1]["inputs"]["frames"])
+    assert frames.shape == (1, 16, 16, 3) and 0 <= frames.min() <= frames.max() <= 255
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["0.700", "run"] and lines[2].split() == ["0.200", "walk"]
+
+
 def test_server_error_is_one_line_and_exit_1(server, video_file, capsys, monkeypatch):
     monkeypatch.setattr(serve_client, "build_request", lambda frames, signature, spec: {"inputs": {}})
     assert serve_client.main(["--url", server, str(video_file)]) == 1
@@ -157,6 +188,7 @@ def test_unreachable_server_is_one_line_and_exit_1(video_file, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--signature", "serving_default"], "--clip-length and --image-size"),
+    (["--signature", "stream"], "--image-size: required with --signature stream"),
     (["--short-side", "-1"], "--short-side"),
     (["--decode-step", "0"], "--decode-step"),
 ])
