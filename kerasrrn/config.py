@@ -19,7 +19,7 @@ import yaml
 
 from kerasrrn.layers.clip_crop import CROP_MODES
 from kerasrrn.layers.sru import VARIANTS as SRU_VARIANTS
-from kerasrrn.layers.temporal_skip import KINDS as SKIP_KINDS
+from kerasrrn.layers.temporal_skip import INITS as SKIP_INITS, KINDS as SKIP_KINDS
 from kerasrrn.models.heads import TIME_POOLINGS
 from kerasrrn.models.mrrn import STREAMS
 from kerasrrn.models.pretrained import check_weights
@@ -138,6 +138,11 @@ class ModelConfig:
     skip_kind: str = option("conv", "rrn: temporal weights W", choices=SKIP_KINDS)
     skip_delay: int = option(2, "rrn: frames between skip source and target", minimum=1)
     skip_span: int = option(1, "rrn: 1 = the unit's own input, k = input k-1 units earlier", minimum=1)
+    skip_init: str = option(
+        "difference", "rrn: starting W of the learned kinds (identity has none): difference (minus "
+        "identity: each unit starts from x_t - x_{t-d}) or default (ones; he-normal for conv)",
+        choices=SKIP_INITS,
+    )
     dropout: float = option(0.0, "dropout before the classifier", minimum=0.0, below=1.0,
                             expected="a rate in [0, 1)")
     stream: str = option("high", "mrrn: which ResNet level the stream taps (low=conv3, mid=conv4, "

@@ -1,4 +1,5 @@
-"""The temporal-skip search space: where the skips go, their kind, delay, span and the learning rate.
+"""The temporal-skip search space: where the skips go, their kind, starting weights, delay, span and the
+learning rate.
 
 Every point of the space is a buildable RRN; invalid combinations are not in it (they are not
 left to fail at run time). `kerasrrn.models.resnet.check_skips` decides which skips are valid; this
@@ -8,6 +9,7 @@ module asks it, unit by unit, instead of restating its rules. The parameterisati
     delay           Int 1 .. min(MAX_DELAY, clip_length - 1)
     num_skips       Int 1 .. MAX_SKIPS: skips 1 .. num_skips are placed
     kind            Choice identity | scalar | channel | conv
+    init            Choice default | difference (starting W); active when kind is not identity
     span_<group>    Int 1 .. MAX_SPAN (at most the longest stage); active when kind is in the
                     group (`conv`: conv; `fixed`: identity, scalar, channel)
     skip<i>_unit_span<s>_<group>   (i = 1 .. MAX_SKIPS)
@@ -29,7 +31,7 @@ import keras
 import keras_tuner
 
 from kerasrrn.config import ConfigError
-from kerasrrn.layers.temporal_skip import KINDS as SKIP_KINDS
+from kerasrrn.layers.temporal_skip import INITS as SKIP_INITS, KINDS as SKIP_KINDS
 from kerasrrn.training import runtime
 from kerasrrn.training.compile import compile_model
 from kerasrrn.models import build_model
@@ -39,6 +41,7 @@ MAX_SKIPS = 5  # fit's default RRN has 5 skips: the base point must lie in the s
 MAX_SPAN = 3
 MAX_DELAY = 3
 # check_skips treats the kinds that keep the source's shape alike; `conv` projects it.
+LEARNED_KINDS = [kind for kind in SKIP_KINDS if kind != "identity"]
 KIND_GROUPS = {"conv": ("conv",), "fixed": ("identity", "scalar", "channel")}
 
 
@@ -111,6 +114,8 @@ def declare_skip_space(hp, base_config):
     hp.Int("delay", delays[0], delays[-1], default=_within(model.skip_delay, delays))
     hp.Int("num_skips", 1, MAX_SKIPS, default=_within(len(model.skip_units), range(1, MAX_SKIPS + 1)))
     hp.Choice("kind", list(SKIP_KINDS), default=model.skip_kind)
+    with hp.conditional_scope("kind", LEARNED_KINDS):
+        hp.Choice("init", list(SKIP_INITS), default=model.skip_init)
     spans = searched_spans(depth)
     for group, kinds in KIND_GROUPS.items():
         # Keras Tuner nests a scope only under a parent declared in the enclosing scope, so each
@@ -138,8 +143,8 @@ def trial_config(base_config, hp):
         hp: `keras_tuner.HyperParameters` with the values of the active hyperparameters.
 
     Returns:
-        A new Config with `skip_units` (distinct, network order), `skip_kind`, `skip_delay`,
-        `skip_span` and `learning_rate` from `hp`.
+        A new Config with `skip_units` (distinct, network order), `skip_kind`, `skip_init`,
+        `skip_delay`, `skip_span` and `learning_rate` from `hp`.
     """
     config = copy.deepcopy(base_config)
     kind = hp.get("kind")
@@ -148,6 +153,8 @@ def trial_config(base_config, hp):
     chosen = {hp.get(unit_hp_name(index, span, group)) for index in range(1, hp.get("num_skips") + 1)}
     config.model.skip_units = [unit for unit in unit_names(config.model.depth) if unit in chosen]
     config.model.skip_kind = kind
+    if kind in LEARNED_KINDS:  # identity has no weights: the base's init stays, unused
+        config.model.skip_init = hp.get("init")
     config.model.skip_span = span
     config.model.skip_delay = hp.get("delay")
     config.train.learning_rate = float(hp.get("learning_rate"))

@@ -4,6 +4,12 @@ import keras
 from keras import ops
 
 KINDS = ("identity", "scalar", "channel", "conv")
+INITS = ("default", "difference")
+
+
+def _negative_identity(shape, dtype=None):
+    """A 1x1 kernel `(1, 1, C, C')` of minus the identity on the first `min(C, C')` channels."""
+    return -ops.reshape(ops.eye(shape[2], shape[3], dtype=dtype), shape)
 
 
 @keras.saving.register_keras_serializable(package="kerasrrn")
@@ -25,6 +31,11 @@ class TemporalSkip(keras.layers.Layer):
         filters: int or None, default None. Output channels of the `"conv"` kind
             (None keeps the input's channel count). Only for `kind="conv"`.
         strides: int, default 1. Stride of the `"conv"` kind. Only for `kind="conv"`.
+        init: str, default `"default"`. Starting value of a learned `W`: `"default"` is ones
+            (`"scalar"`, `"channel"`) or he-normal (`"conv"`); `"difference"` is minus one, or
+            minus the identity on the first `min(C, C')` channels (`"conv"`), so the unit starts
+            from `x_t - x_{t-d}`: a change between frames, which a sum cannot tell apart from
+            its time reversal. Not for `"identity"` (fixed `W`).
 
     Call arguments:
         inputs: tensor `(B * clip_length, ..., C)`: per-frame features, clips contiguous; with
@@ -43,7 +54,7 @@ class TemporalSkip(keras.layers.Layer):
     [0.0, 0.0, 1.0, 2.0, 0.0, 4.0, 5.0, 6.0]
     """
 
-    def __init__(self, clip_length, delay=1, kind="identity", filters=None, strides=1, **kwargs):
+    def __init__(self, clip_length, delay=1, kind="identity", filters=None, strides=1, init="default", **kwargs):
         super().__init__(**kwargs)
         if not isinstance(clip_length, int) or clip_length < 2:
             raise ValueError(
@@ -65,18 +76,23 @@ class TemporalSkip(keras.layers.Layer):
             raise ValueError(f"`filters` must be a positive integer. Received: filters={filters}")
         if not isinstance(strides, int) or strides < 1:
             raise ValueError(f"`strides` must be a positive integer. Received: strides={strides}")
+        if init not in INITS:
+            raise ValueError(f"`init` must be one of {INITS}. Received: init={init!r}")
+        if kind == "identity" and init != "default":
+            raise ValueError(f"kind='identity' has no weights to initialise. Received: init={init!r}")
         self.clip_length = clip_length
         self.delay = delay
         self.kind = kind
         self.filters = filters
         self.strides = strides
+        self.init = init
 
     def build(self, input_shape):
         channels = input_shape[-1]
         if self.kind == "scalar":
-            self.scale = self.add_weight(name="scale", shape=(), initializer="ones")
+            self.scale = self.add_weight(name="scale", shape=(), initializer=self._scale_initializer())
         elif self.kind == "channel":
-            self.scale = self.add_weight(name="scale", shape=(channels,), initializer="ones")
+            self.scale = self.add_weight(name="scale", shape=(channels,), initializer=self._scale_initializer())
         elif self.kind == "conv":
             if len(input_shape) != 4:
                 raise ValueError(
@@ -86,8 +102,11 @@ class TemporalSkip(keras.layers.Layer):
             self.kernel = self.add_weight(
                 name="kernel",
                 shape=(1, 1, channels, self.filters or channels),
-                initializer="he_normal",
+                initializer=_negative_identity if self.init == "difference" else "he_normal",
             )
+
+    def _scale_initializer(self):
+        return keras.initializers.Constant(-1.0 if self.init == "difference" else 1.0)
 
     def call(self, inputs, weight_only=False):
         weighted = self.weigh(inputs)
@@ -123,6 +142,7 @@ class TemporalSkip(keras.layers.Layer):
                 "kind": self.kind,
                 "filters": self.filters,
                 "strides": self.strides,
+                "init": self.init,
             }
         )
         return config

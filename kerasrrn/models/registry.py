@@ -18,7 +18,7 @@ def _rrn(model, data, num_classes):
     return build_rrn(
         num_classes, data.clip_length, data.image_size, model.depth, model.width,
         model.skip_units, model.skip_kind, model.skip_delay, model.skip_span, model.dropout,
-        augmentation_of(data), name="rrn",
+        augmentation_of(data), model.skip_init, name="rrn",
     )
 
 

@@ -43,6 +43,7 @@ class SkipSpec:
     delay: int = 1
     kind: str = "identity"
     span: int = 1
+    init: str = "default"  # of a learned W (`TemporalSkip`'s `init`); identity has none
 
 
 def unit_names(depth):
@@ -183,7 +184,8 @@ def _temporal_skip(spec, clip_length, out_channels, stride, name):
     unit's output channels and resolution."""
     projection = {"filters": out_channels, "strides": stride} if spec.kind == "conv" else {}
     return TemporalSkip(
-        clip_length, delay=spec.delay, kind=spec.kind, name=f"{name}_temporal_skip", **projection
+        clip_length, delay=spec.delay, kind=spec.kind, init="default" if spec.kind == "identity" else spec.init,
+        name=f"{name}_temporal_skip", **projection
     )
 
 

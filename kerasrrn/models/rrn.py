@@ -15,7 +15,7 @@ from kerasrrn.models.resnet import SkipSpec, resnet_stages
 
 def build_rrn(
     num_classes, clip_length=8, image_size=224, depth=50, width=1.0, skip_units=("conv5_block2",),
-    skip_kind="identity", skip_delay=1, skip_span=1, dropout=0.0, augmentation=Augmentation(),
+    skip_kind="identity", skip_delay=1, skip_span=1, dropout=0.0, augmentation=Augmentation(), skip_init="default",
     name="rrn",
 ):
     """Builds an RRN classifier.
@@ -31,6 +31,8 @@ def build_rrn(
         skip_kind: str, default `"identity"`. Temporal weights (`identity|scalar|channel|conv`).
         skip_delay: int, default 1. Frames between skip source and target.
         skip_span: int, default 1. 1 = the unit's own input, k = the input k-1 units earlier.
+        skip_init: str, default `"default"`. Starting value of learned temporal weights
+            (`default|difference`, see `TemporalSkip`).
         dropout: float, default 0. Dropout on pooled features before the classifier.
         augmentation: `Augmentation`, default none. Crop, flip and colour jitter of the clips
             in training, the first layers after the input.
@@ -42,7 +44,7 @@ def build_rrn(
         per-frame probabilities `(B, T, num_classes)`.
     """
     frames, folded = input_and_folded_frames(clip_length, image_size, augmentation)
-    spec = SkipSpec(delay=skip_delay, kind=skip_kind, span=skip_span)
+    spec = SkipSpec(delay=skip_delay, kind=skip_kind, span=skip_span, init=skip_init)
     stages = resnet_stages(
         folded, depth, width, {unit: spec for unit in skip_units},
         clip_length,

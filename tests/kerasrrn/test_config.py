@@ -81,6 +81,7 @@ def test_run_name_follows_the_config_but_not_where_it_runs():
         (["--freeze-backbone-epochs", "3", "--epochs", "3"], "--freeze-backbone-epochs 3: must be below --epochs 3"),
         (["--reduce-lr-on-plateau"], "--reduce-lr-on-plateau: needs --schedule constant --warmup-epochs 0"),
         (["--model", "rrn", "--skip-units", ""], "--skip-units: an rrn needs at least one unit"),
+        (["--skip-init", "sum"], "--skip-init: expected one of default, difference"),
     ],
 )
 def test_fit_usage_errors_exit_2_with_one_line(argv, message, tmp_path, monkeypatch, capsys):
@@ -116,7 +117,7 @@ def test_every_choice_flag_reads_the_choices_of_the_code_that_implements_them():
     owners = {
         "source": config_lib.SOURCES, "train_crop": clip_crop.CROP_MODES,
         "short_video": clips.SHORT_VIDEO_MODES, "model": registry.MODELS, "depth": resnet.DEPTHS,
-        "skip_kind": temporal_skip.KINDS, "stream": mrrn.STREAMS, "sru_variant": sru.VARIANTS,
+        "skip_kind": temporal_skip.KINDS, "skip_init": temporal_skip.INITS, "stream": mrrn.STREAMS, "sru_variant": sru.VARIANTS,
         "time_pooling": heads.TIME_POOLINGS, "optimizer": compile.OPTIMIZERS,
         "schedule": schedules.DECAYS, "strategy": distribution.STRATEGIES,
         "precision": runtime.PRECISIONS, "verbose": config_lib.VERBOSITIES,

@@ -105,7 +105,9 @@ def make_run(root, model, data, model_name="rrn"):
     config = config_lib.from_dict({
         "data": {"data_dir": str(data), "clip_length": CLIP_LENGTH, "image_size": IMAGE_SIZE,
                  "frame_step": FRAME_STEP, "num_test_clips": NUM_TEST_CLIPS},
-        "model": {"model": model_name, "depth": 18, "width": 0.125},
+        # the skips of the `rrn` fixture (build_rrn's own kind and delay), not fit's defaults
+        "model": {"model": model_name, "depth": 18, "width": 0.125, "skip_units": ["conv4_block2"],
+                  "skip_kind": "identity", "skip_delay": 1},
         "train": {"batch_size": 4},
     })
     config_lib.save(config, run / "config.json")

@@ -42,7 +42,7 @@ def test_metrics_are_the_video_level_evaluation_of_the_best_checkpoint(tiny_run)
 
 def test_rerun_with_another_config_under_the_same_name_is_refused(tiny_run, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main([*tiny_run_argv(tiny_run.parent, tiny_run.name), "--skip-delay", "2"])
+        main([*tiny_run_argv(tiny_run.parent, tiny_run.name), "--skip-delay", "3"])
     assert exit_info.value.code == 2
     assert "holds a run with a different config" in capsys.readouterr().err
 

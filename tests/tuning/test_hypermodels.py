@@ -95,8 +95,10 @@ def test_every_point_of_the_space_is_accepted_by_check_skips(base_config):
         spec = SkipSpec(point.skip_delay, point.skip_kind, point.skip_span)
         check_skips(18, {unit: spec for unit in point.skip_units}, CLIP_LENGTH)
         assert 1 <= len(point.skip_units) <= values["num_skips"]
-        kinds_seen.add(point.skip_kind)
-    assert kinds_seen == {"identity", "scalar", "channel", "conv"}
+        kinds_seen.add((point.skip_kind, point.skip_init))
+    assert kinds_seen == {("identity", base_config.model.skip_init)} | {
+        (kind, init) for kind in ("scalar", "channel", "conv") for init in ("default", "difference")
+    }
 
 
 @pytest.mark.parametrize("depth", [18, 50])

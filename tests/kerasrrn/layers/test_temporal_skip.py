@@ -75,11 +75,30 @@ def test_identity_has_no_weights_and_works_on_vectors():
         ({"clip_length": 4, "kind": "lstm"}, "kind='lstm'"),
         ({"clip_length": 4, "filters": 8}, "filters=8"),
         ({"clip_length": 4, "kind": "conv", "strides": 0}, "strides=0"),
+        ({"clip_length": 4, "kind": "conv", "init": "zeros"}, "init='zeros'"),
+        ({"clip_length": 4, "init": "difference"}, "kind='identity' has no weights"),
     ],
 )
 def test_invalid_arguments_name_the_value(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TemporalSkip(**kwargs)
+
+
+@pytest.mark.parametrize("kind, filters, strides", [
+    ("scalar", None, 1), ("channel", None, 1), ("conv", None, 1), ("conv", 7, 2), ("conv", 2, 1),
+])
+def test_difference_init_starts_from_minus_the_earlier_frame(kind, filters, strides):
+    """`init="difference"`: W x is -x (on the first min(C, C') channels of a projecting conv,
+    zeros on the others), so the unit's sum starts as x_t - x_{t-d}."""
+    clip_length, delay, channels = 4, 2, 5
+    x = np.random.default_rng(0).normal(size=(2 * clip_length, 6, 6, channels)).astype("float32")
+    projection = {"filters": filters, "strides": strides} if kind == "conv" else {}
+    out = np.asarray(TemporalSkip(clip_length, delay=delay, kind=kind, init="difference", **projection)(x))
+    shifted = shift_reference(x, clip_length, delay)[:, ::strides, ::strides]
+    kept = min(channels, filters or channels)
+    np.testing.assert_allclose(out[..., :kept], -shifted[..., :kept], atol=1e-6)
+    np.testing.assert_array_equal(out[..., kept:], 0.0)
+    assert TemporalSkip.from_config(TemporalSkip(clip_length, kind=kind, init="difference").get_config()).init == "difference"
 
 
 class TemporalSkipLayerTest(TestCase):
