@@ -17,7 +17,8 @@ def test_run_directory_holds_every_artifact(tiny_run):
     assert config == flags.parse_config(build_parser(), argv)[1]
     for name in ("best.keras", "last.keras"):
         model = keras.saving.load_model(run / "checkpoints" / name)
-        assert model.get_layer("conv4_block2_temporal_skip").delay == 1
+        skip = model.get_layer("conv4_block2_temporal_skip")
+        assert (skip.delay, skip.kind, skip.init) == (config.model.skip_delay, config.model.skip_kind, config.model.skip_init)
         assert model.output.shape == (None, 4)
     with open(run / "history.csv") as stream:
         rows = list(csv.DictReader(stream))
