@@ -106,18 +106,38 @@ def test_skip_search_writes_results_and_a_best_json_that_fit_trains(tmp_path, da
 
 
 @pytest.mark.slow
-def test_failed_trials_make_the_search_exit_1_naming_the_count_and_first_error(tmp_path, data_dir, capsys):
-    """A dataset whose training shard is not a TFRecord: every trial fails when it reads it."""
+def test_a_shard_that_is_not_a_tfrecord_stops_the_search_before_any_trial(tmp_path, data_dir, capsys):
     broken = tmp_path / "broken"
     shutil.copytree(data_dir, broken)
     for shard in broken.glob("train-*.tfrecord"):
         shard.write_bytes(b"not a tfrecord" * 100)
+    with pytest.raises(SystemExit) as exit_info:  # the data is checked as the base point is read
+        search.main(["skip", "--tuner", "random", "--max-trials", "3", "--epochs", "1", "--source", "prepared",
+                     "--directory", str(tmp_path / "search"), "--data-dir", str(broken), *TINY])
+    assert exit_info.value.code == 2
+    errors = error_lines(capsys.readouterr().err)
+    assert len(errors) == 1 and re.search(r"train-00000-of-00001\.tfrecord: record 0 .*garbled", errors[0]), errors
+    assert not (tmp_path / "search" / "skip" / "results.csv").exists()
+
+
+def test_failed_trials_make_the_search_exit_1_naming_the_count_and_first_error(tmp_path, data_dir, capsys):
+    """Training records whose framing is sound but whose payload is not a SequenceExample:
+    every trial fails when it parses them."""
+    from pipelines import records
+
+    broken = tmp_path / "broken"
+    shutil.copytree(data_dir, broken)
+    for shard in broken.glob("train-*.tfrecord"):
+        count = records.count_records(shard)
+        with records.ShardWriter(shard) as writer:
+            for _ in range(count):
+                writer.write(b"not a SequenceExample")
     code = search.main(["skip", "--tuner", "random", "--max-trials", "3", "--epochs", "1", "--source", "prepared",
                         "--directory", str(tmp_path / "search"), "--data-dir", str(broken), *TINY])
     assert code == 1
     errors = error_lines(capsys.readouterr().err)
     assert len(errors) == 1
-    assert re.fullmatch(r"python -m tuning\.search: error: 3 of 3 trials failed; first: trial 0: .*record.*",
+    assert re.fullmatch(r"python -m tuning\.search: error: 3 of 3 trials failed; first: trial 0: .*protocol message.*",
                         errors[0], flags=re.IGNORECASE), errors[0]
     rows = read_rows(tmp_path / "search" / "skip" / "results.csv")
     assert [row["status"] for row in rows] == ["FAILED"] * 3
