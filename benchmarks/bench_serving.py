@@ -3,7 +3,7 @@
     python benchmarks/bench_serving.py [--configs 8x112,16x112,8x224,16x224] [--repeats 9]
                                        [--warmup 2] [--out serving_latency.md]
 
-For each clip size `TxS` two models are exported with `kerasrrn.export.build_archive` (the same
+For each clip size `TxS` two models are exported with `kerasrrn.commands.export.build_archive` (the same
 signatures and in-graph preprocessing) and reloaded with `tf.saved_model.load`:
 
 - rrn: `build_rrn` ResNet-50, one identity temporal skip at conv5_block2, weights=None;
@@ -53,7 +53,7 @@ def resnet50_clip_model(clip_length, image_size, num_classes):
 
 def export_models(clip_length, image_size, folder):
     """Exports rrn and resnet50 for clips `T x S` under `folder`; returns {name: path}."""
-    from kerasrrn.export import build_archive
+    from kerasrrn.commands.export import build_archive
     from kerasrrn.models import build_rrn
     from pipelines.dataset import ClipSpec
 
@@ -139,7 +139,7 @@ in the graph) through the reloaded SavedModel (`tf.saved_model.load`), on the CP
 
 - rrn: `build_rrn`, ResNet-50, one identity temporal skip at conv5_block2, weights=None.
 - resnet50: `keras.applications.ResNet50(weights=None)` on the same T frames folded into a batch
-  of T images, frame probabilities averaged; exported the same way (`kerasrrn.export.build_archive`).
+  of T images, frame probabilities averaged; exported the same way (`kerasrrn.commands.export.build_archive`).
 - {args.repeats} timed calls per model after {args.warmup} warm-up calls, the two models interleaved
   (order alternating per round). {NUM_CLASSES} classes.
 

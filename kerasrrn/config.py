@@ -3,9 +3,11 @@
 A config has three sections, `data`, `model` and `train`. Every field is also a flag of the
 commands (`clip_length` -> `--clip-length`, see `kerasrrn.cli.flags`); field names are unique
 across sections so a flag names exactly one field. Each field declares its type, bounds and
-choices, and the rules that tie it to other fields, next to it (`option`); every set of choices
-is read from the module that implements it. Unknown keys and bad values raise `ConfigError`
-with one line naming the key or flag and what was expected.
+choices, and the rules that tie it to other fields, next to it (`option`). Every set of choices,
+and the rules of skips and weights, is read from `kerasrrn.choices` (or `pipelines.sampling`),
+which the implementing modules import too: this module, and the flags made from it, load without
+Keras or TensorFlow, so `--help` and usage errors answer at once. Unknown keys and bad values
+raise `ConfigError` with one line naming the key or flag and what was expected.
 """
 
 import dataclasses
@@ -17,19 +19,11 @@ import pathlib
 
 import yaml
 
-from kerasrrn.layers.clip_crop import CROP_MODES
-from kerasrrn.layers.sru import VARIANTS as SRU_VARIANTS
-from kerasrrn.layers.temporal_skip import INITS as SKIP_INITS, KINDS as SKIP_KINDS
-from kerasrrn.models.heads import TIME_POOLINGS
-from kerasrrn.models.mrrn import STREAMS
-from kerasrrn.models.pretrained import check_weights
-from kerasrrn.models.registry import MODELS
-from kerasrrn.models.resnet import DEPTHS, SkipSpec, check_skips
-from kerasrrn.training.compile import OPTIMIZERS
-from kerasrrn.training.distribution import STRATEGIES
-from kerasrrn.training.runtime import PRECISIONS
-from kerasrrn.training.schedules import DECAYS
-from pipelines.clips import SHORT_VIDEO_MODES
+from kerasrrn.choices import (
+    CROP_MODES, DECAYS, DEPTHS, MODELS, OPTIMIZERS, PRECISIONS, SKIP_INITS, SKIP_KINDS, SRU_VARIANTS,
+    STRATEGIES, STREAMS, TIME_POOLINGS, SkipSpec, check_skips, check_weights,
+)
+from pipelines.sampling import SHORT_VIDEO_MODES
 
 SOURCES = ("synthetic", "prepared", "tfrecord")
 # The split each pattern field of a `tfrecord` source names.
@@ -47,7 +41,7 @@ def option(default, help, choices=None, minimum=None, maximum=None, below=None, 
     Args:
         default: the value when neither a config file nor a flag gives one.
         help: str, the flag's help.
-        choices: tuple or None, the allowed values (owned by the code that implements them).
+        choices: tuple or None, the allowed values (from `kerasrrn.choices`).
         minimum, maximum: numbers or None, inclusive bounds; below: exclusive upper bound.
         expected: str or None, how the message says what was expected (default: from the
             bounds).

@@ -12,12 +12,8 @@ without `--weights` the streams weigh equally. The fused model's run directory (
 video-level report of the fused model and of every stream (`metrics.json` and plots).
 """
 
-import math
-import pathlib
 import sys
 
-from kerasrrn import config as config_lib
-from kerasrrn.runs.fusion import check_out_path, default_out_path, fuse, load_streams
 from pipelines.cli import OneLineArgumentParser
 
 
@@ -38,45 +34,13 @@ def build_parser():
     return parser
 
 
-def parse_weights(text, num_streams):
-    """`"0.2,0.3,0.5"` -> weights normalised to sum 1; `""` -> equal weights.
-
-    Raises:
-        ConfigError naming `--weights` for a wrong count, a non-number, a negative weight or an
-        all-zero list.
-    """
-    if not text:
-        return [1 / num_streams] * num_streams
-    items = [item.strip() for item in text.split(",")]
-    try:
-        weights = [float(item) for item in items]
-    except ValueError:
-        raise config_lib.ConfigError(f"--weights {text}: expected comma-separated numbers") from None
-    if len(weights) != num_streams:
-        raise config_lib.ConfigError(
-            f"--weights {text}: expected one weight per stream ({num_streams}), got {len(weights)}"
-        )
-    if not all(weight >= 0 for weight in weights) or not 0 < sum(weights) < math.inf:
-        raise config_lib.ConfigError(
-            f"--weights {text}: expected finite non-negative weights with a positive sum"
-        )
-    return [weight / sum(weights) for weight in weights]
-
-
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        if args.batch_size < 0:
-            raise config_lib.ConfigError(f"--batch-size {args.batch_size}: expected a positive integer")
-        streams = load_streams(args.streams)
-        weights = parse_weights(args.weights, len(streams))
-        out_path = pathlib.Path(args.out) if args.out else default_out_path(streams, weights)
-        check_out_path(out_path, streams, weights)
-    except (ValueError, FileNotFoundError) as error:
-        parser.error(str(error))
-    fuse(streams, weights, out_path, args.batch_size or streams[0].config.train.batch_size, args.verbose)
-    return 0
+    # Late: the work imports TensorFlow, which `--help` and usage errors must not wait for.
+    from kerasrrn.commands import fuse as work
+
+    return work.run(parser, args)
 
 
 if __name__ == "__main__":

@@ -9,13 +9,7 @@ raw frames; see `kerasrrn.layers.ClipCrop`, `ClipColorJitter` and `FramePreproce
 
 import tensorflow as tf
 
-
-def clip_span(clip_length, frame_step):
-    """Stored frames covered by one clip: `(clip_length - 1) * frame_step + 1`."""
-    return (clip_length - 1) * frame_step + 1
-
-
-SHORT_VIDEO_MODES = ("loop", "repeat_last")
+from pipelines.sampling import SHORT_VIDEO_MODES, clip_span  # noqa: F401  (SHORT_VIDEO_MODES: wrap_indices' modes)
 
 
 def wrap_indices(indices, num_frames, short_video="loop"):

@@ -11,7 +11,6 @@ frames are JPEG-decoded.
 """
 
 import collections
-import dataclasses
 import functools
 import os
 import sys
@@ -19,42 +18,12 @@ import sys
 import tensorflow as tf
 
 from pipelines import clips, records
+from pipelines.sampling import ClipSpec  # noqa: F401  (the spec every function here takes)
 
 # Parsed splits smaller than this are cached in memory after the first epoch.
 CACHE_LIMIT_BYTES = 1 << 30
 # Starts the message of the error a label outside the dataset's classes raises when read.
 LABEL_ERROR = "a label outside the classes"
-
-
-@dataclasses.dataclass(frozen=True)
-class ClipSpec:
-    """How clips are taken from videos and shaped (the data part of a run config).
-
-    Attributes mirror `kerasrrn.config.DataConfig` of the same names.
-    """
-
-    clip_length: int = 8
-    frame_step: int = 1
-    image_size: int = 64
-    num_test_clips: int = 1
-    three_crop: bool = False
-    short_video: str = "loop"
-    shuffle_buffer: int = 512
-    deterministic: bool = False
-
-    @property
-    def crops_per_clip(self):
-        return 3 if self.three_crop else 1
-
-    @property
-    def views_per_video(self):
-        """Test views of one video: clips x crops."""
-        return self.num_test_clips * self.crops_per_clip
-
-    @classmethod
-    def from_config(cls, data_config):
-        names = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{name: getattr(data_config, name) for name in names})
 
 
 def resolve_split(data_dir, split):

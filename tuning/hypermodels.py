@@ -2,7 +2,7 @@
 learning rate.
 
 Every point of the space is a buildable RRN; invalid combinations are not in it (they are not
-left to fail at run time). `kerasrrn.models.resnet.check_skips` decides which skips are valid; this
+left to fail at run time). `kerasrrn.choices.check_skips` decides which skips are valid; this
 module asks it, unit by unit, instead of restating its rules. The parameterisation:
 
     learning_rate   Float, log scale, 1/10 .. 10 x the base config's rate
@@ -30,12 +30,11 @@ import copy
 import keras
 import keras_tuner
 
+from kerasrrn.choices import SKIP_INITS, SKIP_KINDS, STAGE_BLOCKS, SkipSpec, check_skips, unit_names
 from kerasrrn.config import ConfigError
-from kerasrrn.layers.temporal_skip import INITS as SKIP_INITS, KINDS as SKIP_KINDS
 from kerasrrn.training import runtime
 from kerasrrn.training.compile import compile_model
 from kerasrrn.models import build_model
-from kerasrrn.models.resnet import STAGE_BLOCKS, SkipSpec, check_skips, unit_names
 
 MAX_SKIPS = 5  # fit's default RRN has 5 skips: the base point must lie in the space
 MAX_SPAN = 3

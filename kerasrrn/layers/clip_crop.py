@@ -10,9 +10,7 @@ import math
 import keras
 from keras import ops
 
-# Training crops: `random_resized` (area and aspect jitter, then resize) or `random` (a window of
-# the output size, no resizing unless the frames are smaller).
-CROP_MODES = ("random_resized", "random")
+from kerasrrn.choices import CROP_MODES
 
 
 def bilinear_weights(starts, lengths, in_size, out_size):

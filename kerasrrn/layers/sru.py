@@ -20,7 +20,8 @@ import keras
 from keras import ops
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
-VARIANTS = ("2017", "2018")
+from kerasrrn.choices import SRU_VARIANTS as VARIANTS
+
 SCAN_METHODS = ("auto", "parallel", "sequential")
 
 

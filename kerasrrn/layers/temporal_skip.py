@@ -3,8 +3,7 @@
 import keras
 from keras import ops
 
-KINDS = ("identity", "scalar", "channel", "conv")
-INITS = ("default", "difference")
+from kerasrrn.choices import SKIP_INITS as INITS, SKIP_KINDS as KINDS
 
 
 def _negative_identity(shape, dtype=None):

@@ -9,10 +9,9 @@ import dataclasses
 
 import keras
 
+from kerasrrn.choices import TIME_POOLINGS
 from kerasrrn.layers import UnfoldTime
 from kerasrrn.layers.sru import SRU
-
-TIME_POOLINGS = ("mean", "max", "last")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,12 +15,11 @@ the paper) puts the three heads on one backbone and trains them in one run.
 import keras
 from keras import ops
 
+from kerasrrn.choices import STREAM_STAGES, STREAMS  # noqa: F401  (STREAMS: the config's choices)
 from kerasrrn.models.heads import HeadSpec, stream_head
 from kerasrrn.models.inputs import Augmentation, clip_input, input_and_folded_frames
 from kerasrrn.models.resnet import resnet_stages
 
-STREAM_STAGES = {"low": "conv3", "mid": "conv4", "high": "conv5"}
-STREAMS = tuple(STREAM_STAGES)
 # How far the stream weights of a fusion may be from summing to 1 (float32 round-off of a tuner).
 WEIGHT_SUM_TOLERANCE = 1e-5
 

@@ -1,9 +1,10 @@
 """ImageNet weights for the backbone, copied by layer name from `keras.applications`."""
 
-import os
-
 import keras
 
+from kerasrrn.choices import check_weights
+
+# One per `kerasrrn.choices.IMAGENET_DEPTHS`.
 APPLICATIONS = {
     50: keras.applications.ResNet50,
     101: keras.applications.ResNet101,
@@ -41,18 +42,6 @@ def load_backbone_weights(model, depth, width, weights):
             ) from error
         raise WeightsUnavailableError(f"--weights {weights}: could not load ({error})") from error
     return copy_weights_by_name(source, model)
-
-
-def check_weights(depth, width, weights):
-    """Raises ValueError / FileNotFoundError (one line naming --weights) for weights that cannot
-    fit the backbone, before anything is built or downloaded."""
-    if depth not in APPLICATIONS or width != 1.0:
-        raise ValueError(
-            f"--weights {weights} needs a ResNet-50/101/152 backbone at width 1.0. "
-            f"Received: depth={depth}, width={width}"
-        )
-    if weights != "imagenet" and not os.path.isfile(weights):
-        raise FileNotFoundError(f"--weights {weights}: no such file (expected 'imagenet', 'none' or a .h5 path)")
 
 
 def copy_weights_by_name(source, target):

@@ -1,5 +1,6 @@
 """Builds the model a run config names; one entry per `--model`."""
 
+from kerasrrn.choices import MODELS  # noqa: F401  (the names of BUILDERS, for the config)
 from kerasrrn.models.baselines import build_resnet_lstm
 from kerasrrn.models.heads import HeadSpec
 from kerasrrn.models.inputs import Augmentation
@@ -61,7 +62,6 @@ def _mrrn_shared(model, data, num_classes):
 BUILDERS = {
     "rrn": _rrn, "resnet": _resnet, "resnet_lstm": _resnet_lstm, "mrrn": _mrrn, "mrrn_shared": _mrrn_shared,
 }
-MODELS = tuple(BUILDERS)
 
 
 def build_model(config, num_classes):

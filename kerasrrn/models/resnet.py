@@ -6,22 +6,14 @@ weights load by name. A residual unit named in `skips` also adds a `TemporalSkip
 of the unit `span - 1` units earlier in the same stage, before its final relu.
 """
 
-import dataclasses
-
 import keras
 
+# The residual units and the skips they accept are plain Python, for the config; re-exported here.
+from kerasrrn.choices import (  # noqa: F401
+    BOTTLENECK_DEPTHS, DEPTHS, STAGE_BLOCKS, STAGE_NAMES, SkipSpec, check_depth, check_skips, unit_names,
+)
 from kerasrrn.layers import TemporalSkip
 
-STAGE_BLOCKS = {
-    18: (2, 2, 2, 2),
-    34: (3, 4, 6, 3),
-    50: (3, 4, 6, 3),
-    101: (3, 4, 23, 3),
-    152: (3, 8, 36, 3),
-}
-DEPTHS = tuple(STAGE_BLOCKS)
-BOTTLENECK_DEPTHS = (50, 101, 152)
-STAGE_NAMES = ("conv2", "conv3", "conv4", "conv5")
 STAGE_FILTERS = (64, 128, 256, 512)
 BN_EPSILON = 1.001e-5
 # Our choice, not keras.applications' 0.99: video datasets give few steps per epoch (360
@@ -30,73 +22,9 @@ BN_EPSILON = 1.001e-5
 BN_MOMENTUM = 0.9
 
 
-@dataclasses.dataclass(frozen=True)
-class SkipSpec:
-    """A temporal skip into one residual unit.
-
-    Attributes:
-        delay: int, frames `d` between source and target.
-        kind: str, `identity|scalar|channel|conv` (see `TemporalSkip`).
-        span: int, 1 takes the unit's own input; `k` the input of the unit `k - 1` earlier.
-    """
-
-    delay: int = 1
-    kind: str = "identity"
-    span: int = 1
-    init: str = "default"  # of a learned W (`TemporalSkip`'s `init`); identity has none
-
-
-def unit_names(depth):
-    """Names of all residual units of a ResNet of `depth`, e.g. `conv2_block1` ... `conv5_block3`."""
-    check_depth(depth)
-    return [
-        f"{stage}_block{block}"
-        for stage, blocks in zip(STAGE_NAMES, STAGE_BLOCKS[depth])
-        for block in range(1, blocks + 1)
-    ]
-
-
 def is_backbone_layer(name):
     """Whether a layer name belongs to the ResNet backbone (stem, stages and their skips)."""
     return name.startswith(("conv1_", "pool1_")) or name.split("_", 1)[0] in STAGE_NAMES
-
-
-def check_depth(depth):
-    if depth not in STAGE_BLOCKS:
-        raise ValueError(f"ResNet depth must be one of {sorted(STAGE_BLOCKS)}. Received: depth={depth}")
-
-
-def check_skips(depth, skips, clip_length):
-    """Raises ValueError for a skip placement that cannot be built, naming the unit."""
-    names = unit_names(depth)
-    for unit, spec in skips.items():
-        if unit not in names:
-            raise ValueError(
-                f"Unknown residual unit {unit!r} for ResNet-{depth}; expected one of "
-                f"{names[0]} ... {names[-1]}. Received: skip unit={unit!r}"
-            )
-        block = int(unit.split("_block")[1])
-        if spec.span < 1 or spec.span > block:
-            raise ValueError(
-                f"Skip into {unit} has span={spec.span}: it must be between 1 and {block} "
-                "(the source must be a unit of the same stage)"
-            )
-        if block - spec.span + 1 == 1 and spec.kind != "conv" and _changes_shape(depth, unit):
-            raise ValueError(
-                f"Skip into {unit} with span={spec.span} takes the stage's input, whose shape "
-                f"differs from the unit's output; use kind='conv'. Received: kind={spec.kind!r}"
-            )
-        if not 1 <= spec.delay < clip_length:
-            raise ValueError(
-                f"Skip into {unit} has delay={spec.delay}: it must be between 1 and "
-                f"clip_length - 1 = {clip_length - 1}"
-            )
-
-
-def _changes_shape(depth, unit):
-    """Whether the first unit of `unit`'s stage changes the tensor shape (always, except conv2
-    of basic-unit ResNets, whose first unit keeps 64 channels and the resolution)."""
-    return depth in BOTTLENECK_DEPTHS or not unit.startswith("conv2")
 
 
 def batch_norm(name):

@@ -2,10 +2,10 @@
 
 import keras
 
+from kerasrrn.choices import OPTIMIZERS  # noqa: F401  (what make_optimizer builds, for the config)
 from kerasrrn.training.losses import SparseSmoothedCrossentropy
 from kerasrrn.training.schedules import WarmupDecay
 
-OPTIMIZERS = ("adamw", "sgd")
 
 # Batch-norm parameters and biases get no weight decay.
 NO_DECAY_NAMES = ["gamma", "beta", "bias"]

@@ -27,9 +27,9 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from kerasrrn.choices import STRATEGIES
 from kerasrrn.training.compile import training_metrics
 
-STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 TF_CONFIG_EXAMPLE = (
     '{"cluster": {"worker": ["host0:12345", "host1:12345"]}, "task": {"type": "worker", "index": 0}}'
 )

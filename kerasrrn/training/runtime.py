@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+from kerasrrn.choices import PRECISIONS  # noqa: F401  (what resolve_precision takes, for the config)
 
 
 def accelerator_kind():

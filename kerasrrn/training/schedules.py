@@ -5,7 +5,7 @@ import math
 import keras
 from keras import ops
 
-DECAYS = ("cosine", "step", "constant")
+from kerasrrn.choices import DECAYS
 
 
 @keras.saving.register_keras_serializable(package="kerasrrn")

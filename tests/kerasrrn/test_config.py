@@ -109,8 +109,9 @@ def test_usage_error_exit_status_from_the_command_line(tmp_path):
 
 
 def test_every_choice_flag_reads_the_choices_of_the_code_that_implements_them():
+    from kerasrrn import choices
     from kerasrrn.layers import clip_crop, sru, temporal_skip
-    from kerasrrn.models import heads, mrrn, registry, resnet
+    from kerasrrn.models import heads, mrrn, pretrained, registry, resnet
     from kerasrrn.training import compile, distribution, runtime, schedules
     from pipelines import clips
 
@@ -129,6 +130,7 @@ def test_every_choice_flag_reads_the_choices_of_the_code_that_implements_them():
     # The owners act on exactly these names.
     assert set(registry.MODELS) == set(registry.BUILDERS) and set(resnet.DEPTHS) == set(resnet.STAGE_BLOCKS)
     assert set(mrrn.STREAMS) == set(mrrn.STREAM_STAGES)
+    assert set(pretrained.APPLICATIONS) == set(choices.IMAGENET_DEPTHS)
 
 
 def test_validate_checks_a_config_built_in_code_as_the_flags_do():

@@ -17,7 +17,8 @@ import pytest
 import tensorflow as tf
 
 from kerasrrn import config as config_lib
-from kerasrrn import evaluate, export
+from kerasrrn import evaluate, export as export_command
+from kerasrrn.commands import export
 from kerasrrn.models import build_rrn
 from kerasrrn.models.heads import HeadSpec
 from kerasrrn.models.mrrn import build_fused_mrrn, build_mrrn
@@ -448,7 +449,7 @@ def test_a_concurrent_export_takes_the_next_version(rrn, tmp_path, monkeypatch):
 
 def exit_with_one_line(capsys, argv):
     with pytest.raises(SystemExit) as exit_info:
-        export.main([str(argument) for argument in argv])
+        export_command.main([str(argument) for argument in argv])
     error = capsys.readouterr().err
     assert exit_info.value.code == 2 and error.count("\n") == 1, error
     return error
@@ -501,7 +502,7 @@ def test_failed_verification_exits_1_and_leaves_no_version(rrn, tmp_path, capsys
 
     monkeypatch.setattr(export, "reload_outputs", disagreeing_reload)
     out = tmp_path / "out"
-    assert export.main([str(rrn[1]), "--out", str(out)]) == 1
+    assert export_command.main([str(rrn[1]), "--out", str(out)]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "differ from the Keras model" in error
     assert list((out / "rrn").iterdir()) == [] and not (out / "models.config").exists()
@@ -509,7 +510,7 @@ def test_failed_verification_exits_1_and_leaves_no_version(rrn, tmp_path, capsys
 
 @pytest.mark.slow
 def test_exports_a_run_trained_by_fit(tiny_run, tmp_path, capsys):
-    assert export.main([str(tiny_run), "--out", str(tmp_path)]) == 0
+    assert export_command.main([str(tiny_run), "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "reloaded in a fresh TensorFlow process" in printed
     labels = (tmp_path / "t" / "1" / "assets" / "labels.txt").read_text().splitlines()

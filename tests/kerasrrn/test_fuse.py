@@ -6,6 +6,7 @@ import pytest
 
 from kerasrrn import config as config_lib
 from kerasrrn import fit, fuse
+from kerasrrn.commands import fuse as fuse_work
 from kerasrrn.evaluation import metrics, views as evaluation
 from kerasrrn.runs.data import load_run_data
 from tests.kerasrrn.tiny_run import CLIP_LENGTH, IMAGE_SIZE, tiny_run_argv
@@ -112,8 +113,8 @@ def test_bad_weights_exit_2_with_one_line(tmp_path, capsys, weights, message):
 
 
 def test_weights_are_normalised_and_default_to_equal():
-    assert fuse.parse_weights("2,3,5", 3) == pytest.approx([0.2, 0.3, 0.5])
-    assert fuse.parse_weights("", 4) == [0.25] * 4
+    assert fuse_work.parse_weights("2,3,5", 3) == pytest.approx([0.2, 0.3, 0.5])
+    assert fuse_work.parse_weights("", 4) == [0.25] * 4
 
 
 def test_missing_checkpoints_single_streams_and_reused_outputs_exit_2(tmp_path, capsys):

@@ -7,6 +7,7 @@ from PIL import Image
 
 from kerasrrn.models import Augmentation
 from kerasrrn import preview
+from kerasrrn.commands import preview as preview_work
 from pipelines import dataset, records
 from pipelines.dataset import ClipSpec
 from pipelines.sources.synthetic import write_synthetic_dataset
@@ -47,16 +48,16 @@ def test_png_grows_with_the_number_of_clips_and_the_clip_length(data_dir, tmp_pa
 def test_training_rows_are_labelled_augmented_clips_of_distinct_videos(data_dir):
     spec = ClipSpec(clip_length=4, frame_step=2, image_size=24)
     augmentation = Augmentation("random_resized", flip=True)
-    clips, labels, media_ids = preview.draw_clips(data_dir, "train", spec, 5, seed=3, augmentation=augmentation)
+    clips, labels, media_ids = preview_work.draw_clips(data_dir, "train", spec, 5, seed=3, augmentation=augmentation)
     assert clips.shape == (5, 4, 24, 24, 3) and clips.dtype == np.float32
     assert clips.min() >= 0 and clips.max() <= 255 and clips.std() > 1
     assert set(labels) <= set(records.read_dataset_info(data_dir)["class_names"])
     assert labels == [class_of(media_id) for media_id in media_ids]
     assert len(set(media_ids)) == 5 and all(media_id.startswith("train/") for media_id in media_ids)
-    again, _, again_ids = preview.draw_clips(data_dir, "train", spec, 5, seed=3, augmentation=augmentation)
+    again, _, again_ids = preview_work.draw_clips(data_dir, "train", spec, 5, seed=3, augmentation=augmentation)
     np.testing.assert_array_equal(again, clips)
     assert again_ids == media_ids
-    other, _, _ = preview.draw_clips(data_dir, "train", spec, 5, seed=4, augmentation=augmentation)
+    other, _, _ = preview_work.draw_clips(data_dir, "train", spec, 5, seed=4, augmentation=augmentation)
     assert not np.array_equal(other, clips)
 
 
@@ -72,7 +73,7 @@ def test_training_rows_are_what_train_clip_returns_for_their_video(data_dir, mon
 
     monkeypatch.setattr(dataset, "train_clip", stamped_train_clip)
     spec = ClipSpec(clip_length=3, image_size=8)
-    clips, labels, media_ids = preview.draw_clips(data_dir, "train", spec, 6, seed=0)
+    clips, labels, media_ids = preview_work.draw_clips(data_dir, "train", spec, 6, seed=0)
     class_names = records.read_dataset_info(data_dir)["class_names"]
     expected = np.array([10.0 * class_names.index(class_of(media_id)) for media_id in media_ids])
     np.testing.assert_array_equal(clips, np.broadcast_to(expected[:, None, None, None, None], clips.shape))
@@ -81,7 +82,7 @@ def test_training_rows_are_what_train_clip_returns_for_their_video(data_dir, mon
 
 def test_evaluation_rows_are_every_view_of_the_first_videos(data_dir):
     spec = ClipSpec(clip_length=4, frame_step=2, image_size=24, num_test_clips=2, three_crop=True)
-    clips, labels, media_ids = preview.draw_clips(data_dir, "validation", spec, 7)
+    clips, labels, media_ids = preview_work.draw_clips(data_dir, "validation", spec, 7)
     assert clips.shape == (7, 4, 24, 24, 3)
     first_shard = records.list_shards(data_dir, "validation")[0]
     serialized = list(tf.data.TFRecordDataset(first_shard).take(2).as_numpy_iterator())
@@ -93,7 +94,7 @@ def test_evaluation_rows_are_every_view_of_the_first_videos(data_dir):
 
 
 def test_row_titles_name_the_class_and_video_and_number_repeated_views():
-    titles = preview.row_titles(["up", "up", "left"], ["validation/up/00001", "validation/up/00001", "validation/left/00002"])
+    titles = preview_work.row_titles(["up", "up", "left"], ["validation/up/00001", "validation/up/00001", "validation/left/00002"])
     assert titles == ["up   validation/up/00001   view 1", "up   validation/up/00001   view 2",
                       "left   validation/left/00002"]
 
@@ -128,8 +129,8 @@ def test_every_clip_spec_field_is_a_flag_with_its_default():
 
 def test_training_rows_show_the_models_crop_of_the_pipelines_clips(data_dir):
     spec = ClipSpec(clip_length=4, frame_step=2, image_size=24)
-    plain, _, ids = preview.draw_clips(data_dir, "train", spec, 4, seed=5)
-    cropped, _, cropped_ids = preview.draw_clips(data_dir, "train", spec, 4, seed=5, augmentation=Augmentation("random"))
+    plain, _, ids = preview_work.draw_clips(data_dir, "train", spec, 4, seed=5)
+    cropped, _, cropped_ids = preview_work.draw_clips(data_dir, "train", spec, 4, seed=5, augmentation=Augmentation("random"))
     assert cropped_ids == ids and plain.shape == (4, 4, 32, 32, 3) and cropped.shape == (4, 4, 24, 24, 3)
     windows = [[(top, left) for top in range(9) for left in range(9)
                 if np.array_equal(crop, clip[:, top : top + 24, left : left + 24])] for clip, crop in zip(plain, cropped)]
@@ -138,8 +139,8 @@ def test_training_rows_show_the_models_crop_of_the_pipelines_clips(data_dir):
 
 def test_training_rows_show_the_models_colour_jitter_one_shift_per_clip(data_dir):
     spec = ClipSpec(clip_length=4, frame_step=2, image_size=24)
-    plain, _, ids = preview.draw_clips(data_dir, "train", spec, 4, seed=7)
-    jittered, _, jittered_ids = preview.draw_clips(data_dir, "train", spec, 4, seed=7,
+    plain, _, ids = preview_work.draw_clips(data_dir, "train", spec, 4, seed=7)
+    jittered, _, jittered_ids = preview_work.draw_clips(data_dir, "train", spec, 4, seed=7,
                                                    augmentation=Augmentation(brightness=0.2))
     assert jittered_ids == ids and plain.dtype == np.uint8
     shifts = jittered.astype(np.float32) - plain
@@ -148,7 +149,7 @@ def test_training_rows_show_the_models_colour_jitter_one_shift_per_clip(data_dir
     for shift, keep, clip_shift in zip(shifts, inside, per_clip):
         np.testing.assert_allclose(shift[keep], clip_shift, atol=1e-3)
     assert all(abs(value) <= 51 for value in per_clip) and np.ptp(per_clip) > 1
-    evaluation, _, _ = preview.draw_clips(data_dir, "validation", spec, 2,
+    evaluation, _, _ = preview_work.draw_clips(data_dir, "validation", spec, 2,
                                           augmentation=Augmentation("random", brightness=0.2))
-    reference, _, _ = preview.draw_clips(data_dir, "validation", spec, 2)
+    reference, _, _ = preview_work.draw_clips(data_dir, "validation", spec, 2)
     np.testing.assert_array_equal(evaluation, reference)

@@ -15,6 +15,7 @@ import pytest
 import tensorflow as tf
 
 from kerasrrn import evaluate, export, fit, predict
+from kerasrrn.commands import export as export_work, fit as fit_work
 from kerasrrn.evaluation import reports
 from kerasrrn.runs import fusion
 from kerasrrn.runs.loading import TrainedRun
@@ -43,7 +44,7 @@ def test_a_run_killed_after_training_finishes_evaluation_and_export_only(tmp_pat
     monkeypatch.chdir(tmp_path)  # fit exports to ./saved_models
     argv = [flag for flag in tiny_run_argv(tmp_path, "k") if flag != "--no-export"]
     run, model_path = tmp_path / "k", tmp_path / "saved_models" / "k"
-    monkeypatch.setattr(fit, "evaluate_best", kill)
+    monkeypatch.setattr(fit_work, "evaluate_best", kill)
     with pytest.raises(Killed):
         fit.main(argv)
     history = (run / "history.csv").read_text()
@@ -59,7 +60,7 @@ def test_a_run_killed_after_training_finishes_evaluation_and_export_only(tmp_pat
         (stale / "saved_model").mkdir(parents=True)
         raise Killed
 
-    monkeypatch.setattr(fit, "export_run", killed_export)
+    monkeypatch.setattr(fit_work, "export_run", killed_export)
     with pytest.raises(Killed):
         fit.main(argv)
     assert "Training finished earlier" in capsys.readouterr().out
@@ -235,7 +236,7 @@ def test_a_full_disk_while_exporting_is_one_line_and_leaves_no_version(tiny_run,
             message = f"{export_dir}/variables/x.tempstate1; No space left on device"
             raise tf.errors.ResourceExhaustedError(None, None, message)
 
-    monkeypatch.setattr(export, "build_archive", lambda *args: FullDiskArchive())
+    monkeypatch.setattr(export_work, "build_archive", lambda *args: FullDiskArchive())
     out = tmp_path / "saved_models"
     assert export.main([str(tiny_run), "--out", str(out), "--name", "m"]) == 1
     assert one_error_line(capsys).endswith(f"error: no space left on device writing {out / 'm'}\n")

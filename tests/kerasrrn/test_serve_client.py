@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from kerasrrn import serve_client
+from kerasrrn.commands import serve_client as serve_client_work
 from pipelines.dataset import ClipSpec
 from tests.pipelines.video_fixtures import HEIGHT, NUM_FRAMES, WIDTH, write_video
 
@@ -24,7 +25,7 @@ def flat_video(num_frames, height, width):
 
 def test_video_request_sends_the_whole_video_in_columnar_format():
     frames = np.random.default_rng(0).integers(0, 256, (7, 9, 5, 3), np.uint8)
-    body = json.loads(json.dumps(serve_client.build_request(frames, "video")))
+    body = json.loads(json.dumps(serve_client_work.build_request(frames, "video")))
     assert body["signature_name"] == "video"
     assert list(body["inputs"]) == ["frames"]
     sent = np.asarray(body["inputs"]["frames"])
@@ -35,7 +36,7 @@ def test_video_request_sends_the_whole_video_in_columnar_format():
 def test_clip_request_sends_evenly_spaced_clips_at_the_model_size():
     """10 frames, clips of 4 every 2nd frame: span 7, so 2 clips start at frames 0 and 3."""
     spec = ClipSpec(clip_length=4, frame_step=2, image_size=16, num_test_clips=2)
-    body = json.loads(json.dumps(serve_client.build_request(flat_video(10, 20, 30), "serving_default", spec)))
+    body = json.loads(json.dumps(serve_client_work.build_request(flat_video(10, 20, 30), "serving_default", spec)))
     assert body["signature_name"] == "serving_default"
     sent = np.asarray(body["instances"])
     assert sent.dtype.kind == "i" and sent.shape == (2, 4, 16, 16, 3)
@@ -45,7 +46,7 @@ def test_clip_request_sends_evenly_spaced_clips_at_the_model_size():
 
 def test_clip_request_loops_a_short_video():
     spec = ClipSpec(clip_length=5, frame_step=1, image_size=8, num_test_clips=1)
-    sent = np.asarray(serve_client.build_request(flat_video(2, 8, 8), "serving_default", spec)["instances"])
+    sent = np.asarray(serve_client_work.build_request(flat_video(2, 8, 8), "serving_default", spec)["instances"])
     np.testing.assert_array_equal(sent[0, :, 0, 0, 0], [0, 10, 0, 10, 0])
 
 
@@ -57,14 +58,14 @@ def test_clip_request_loops_a_short_video():
 ])
 def test_bad_requests_are_refused(frames, signature, spec, message):
     with pytest.raises(ValueError, match=message):
-        serve_client.build_request(frames, signature, spec)
+        serve_client_work.build_request(frames, signature, spec)
 
 
 def test_response_rows_reads_both_formats():
     row_format = {"predictions": [{"top_classes": ["a"], "top_scores": [0.9]},
                                   {"top_classes": ["b"], "top_scores": [0.8]}]}
     columnar = {"outputs": {"top_classes": [["a"], ["b"]], "top_scores": [[0.9], [0.8]]}}
-    assert serve_client.response_rows(row_format) == serve_client.response_rows(columnar) == row_format["predictions"]
+    assert serve_client_work.response_rows(row_format) == serve_client_work.response_rows(columnar) == row_format["predictions"]
 
 
 def stream_answer(body):
@@ -170,7 +171,7 @@ def test_round_trip_stream_keeps_the_state_on_the_client(server, video_file, cap
 
 
 def test_server_error_is_one_line_and_exit_1(server, video_file, capsys, monkeypatch):
-    monkeypatch.setattr(serve_client, "build_request", lambda frames, signature, spec: {"inputs": {}})
+    monkeypatch.setattr(serve_client_work, "build_request", lambda frames, signature, spec: {"inputs": {}})
     assert serve_client.main(["--url", server, str(video_file)]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "HTTP 400" in error and "Missing 'signature_name' in request" in error

@@ -95,7 +95,7 @@ def test_bad_flags_are_one_line_exit_2(tiny_run, videos, argv, capsys):
 
 
 def test_an_exported_saved_model_streams_as_its_run(tiny_run, videos, tmp_path, capsys):
-    from kerasrrn import export
+    from kerasrrn.commands import export
 
     version = export.export_run(tiny_run, tmp_path / "saved_models", verify=False)
     capsys.readouterr()
