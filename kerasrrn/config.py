@@ -156,6 +156,10 @@ class ModelConfig:
     bidirectional: bool = option(False, "mrrn: bidirectional SRUs")
     time_pooling: str = option("mean", "mrrn: pooling of SRU outputs over time",
                                choices=TIME_POOLINGS)
+    frame_grid: int = option(
+        1, "mrrn: average-pool each frame's map to a G x G grid before the SRUs (1 = global pooling, the "
+        "paper's; 2 or more keeps where in the frame things are, G*G times the SRU input)", minimum=1,
+    )
     lstm_units: int = option(256, "resnet_lstm: LSTM units", minimum=1)
 
 

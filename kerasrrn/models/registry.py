@@ -40,7 +40,7 @@ def head_of(model):
     """The `HeadSpec` of a `ModelConfig`'s SRU options."""
     return HeadSpec(
         model.sru_units, model.sru_layers, model.sru_variant, model.sru_dropout, model.bidirectional,
-        model.time_pooling, model.dropout,
+        model.time_pooling, model.dropout, model.frame_grid,
     )
 
 

@@ -150,11 +150,12 @@ POOL = {"mean": np.mean, "max": np.max}
 
 
 @pytest.mark.parametrize(
-    "stream, pooling, variant",
-    [("high", "mean", "2017"), ("low", "max", "2018"), ("mid", "mean", "2018"), ("high", "max", "2017")],
+    "stream, pooling, variant, grid",
+    [("high", "mean", "2017", 1), ("low", "max", "2018", 1), ("mid", "mean", "2018", 1), ("high", "max", "2017", 1),
+     ("low", "mean", "2017", 2)],
 )
-def test_mrrn_stream_pools_since_the_start_and_over_the_window(stream, pooling, variant):
-    config = make_config("mrrn", stream=stream, time_pooling=pooling, sru_variant=variant)
+def test_mrrn_stream_pools_since_the_start_and_over_the_window(stream, pooling, variant, grid):
+    config = make_config("mrrn", stream=stream, time_pooling=pooling, sru_variant=variant, frame_grid=grid)
     model = trained(config)
     frames = video()
     per_frame, per_clip = run_stream(build_streaming_model(model, config), frames)
