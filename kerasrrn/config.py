@@ -157,8 +157,9 @@ class ModelConfig:
     time_pooling: str = option("mean", "mrrn: pooling of SRU outputs over time",
                                choices=TIME_POOLINGS)
     frame_grid: int = option(
-        1, "mrrn: average-pool each frame's map to a G x G grid before the SRUs (1 = global pooling, the "
-        "paper's; 2 or more keeps where in the frame things are, G*G times the SRU input)", minimum=1,
+        1, "average-pool each frame's map (conv5; an mrrn stream's tap) to a G x G grid, flattened, before "
+        "the classifier, SRUs or LSTM (1 = global pooling, the papers'; 2 or more keeps where in the frame "
+        "things are)", minimum=1,
     )
     lstm_units: int = option(256, "resnet_lstm: LSTM units", minimum=1)
 

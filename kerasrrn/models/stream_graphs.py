@@ -110,7 +110,7 @@ def one_step_sequence(features, prefix=""):
 
 def rrn_step(frames, state, config, num_classes):
     """RRN and ResNet: per-frame probabilities, and their mean over the last `T` frames."""
-    features = frame_pooling(backbone(frames, state, config)["conv5"])
+    features = frame_pooling(backbone(frames, state, config)["conv5"], config.model.frame_grid)
     probabilities = classifier_layers(num_classes, config.model.dropout)(features)
     return probabilities, state.window("frame_average", probabilities, config.data.clip_length, "mean")
 
@@ -159,7 +159,7 @@ def mrrn_shared_step(frames, state, config, num_classes, fuse):
 def resnet_lstm_step(frames, state, config, num_classes):
     """ResNet + LSTM: the LSTM's `h` and `c` carried over; both outputs score its newest `h`."""
     units = config.model.lstm_units
-    sequence = one_step_sequence(frame_pooling(backbone(frames, state, config)["conv5"]))
+    sequence = one_step_sequence(frame_pooling(backbone(frames, state, config)["conv5"], config.model.frame_grid))
     initial = [state.add("lstm_h", (units,)), state.add("lstm_c", (units,))]
     output, state.outputs["lstm_h"], state.outputs["lstm_c"] = lstm_layer(units, return_state=True)(
         sequence, initial_state=initial
