@@ -150,6 +150,11 @@ class ModelConfig:
     bidirectional: bool = option(False, "mrrn: bidirectional SRUs")
     time_pooling: str = option("mean", "mrrn: pooling of SRU outputs over time",
                                choices=TIME_POOLINGS)
+    frame_grid: int = option(
+        1, "average-pool each frame's map (conv5; an mrrn stream's tap) to a G x G grid, flattened, before "
+        "the classifier, SRUs or LSTM (1 = global pooling, the papers'; 2 or more keeps where in the frame "
+        "things are)", minimum=1,
+    )
     lstm_units: int = option(256, "resnet_lstm: LSTM units", minimum=1)
 
 

@@ -1,8 +1,11 @@
 """Classifier heads: the dense softmax every model ends with, and the recurrent head of an
-MRRN stream (global pool per frame, stacked SRUs, time pooling).
+MRRN stream (average pool per frame, stacked SRUs, time pooling).
 
-    stage output (B*T, H, W, C) -> avg_pool (B*T, C) -> unfold_time (B, T, C)
+    stage output (B*T, H, W, C) -> avg_pool (B*T, F) -> unfold_time (B, T, F)
     -> sru_1 ... sru_L (B, T, U) -> time_pool (B, U) -> dropout -> predictions + softmax
+
+`F = C` with global pooling (the paper's); `F = G*G*C` with a `G x G` frame grid (ours), which
+keeps where in the frame things are.
 """
 
 import dataclasses
@@ -29,6 +32,8 @@ class HeadSpec:
             `last`: its last output (for a bidirectional SRU, the backward direction's output
             after reading the whole clip).
         dropout: float, default 0. Dropout before the classifier.
+        frame_grid: int, default 1. Each frame's map is average-pooled to a `G x G` grid
+            and flattened before the SRUs (`frame_pooling`); 1 is global pooling.
     """
 
     units: int = 256
@@ -38,6 +43,7 @@ class HeadSpec:
     bidirectional: bool = False
     time_pooling: str = "mean"
     dropout: float = 0.0
+    frame_grid: int = 1
 
     def __post_init__(self):
         if not isinstance(self.num_layers, int) or self.num_layers < 1:
@@ -48,14 +54,37 @@ class HeadSpec:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={self.dropout}")
+        if not isinstance(self.frame_grid, int) or self.frame_grid < 1:
+            raise ValueError(f"`frame_grid` must be a positive integer. Received: frame_grid={self.frame_grid}")
 
 
-def frame_sequence(stage_output, clip_length, prefix=""):
-    """Global average pool per frame, then time unfolded: `(B*T, H, W, C)` -> `(B, T, C)`.
+def frame_pooling(stage_output, grid=1, prefix=""):
+    """Average pool of every frame's map: `(N, H, W, C)` -> `(N, C)` for `grid` 1 (global), else
+    `(N, G*G*C)`, the means of the `G x G` cells of the map flattened row by row.
 
-    Layers `<prefix>avg_pool` and `<prefix>unfold_time`.
+    Layers `<prefix>avg_pool` (and `<prefix>grid_flatten` for a grid).
+
+    Raises:
+        ValueError when `grid` does not divide `H` and `W`.
     """
-    pooled = keras.layers.GlobalAveragePooling2D(name=f"{prefix}avg_pool")(stage_output)
+    if grid == 1:
+        return keras.layers.GlobalAveragePooling2D(name=f"{prefix}avg_pool")(stage_output)
+    height, width = stage_output.shape[1:3]
+    if height % grid or width % grid:
+        raise ValueError(
+            f"`frame_grid` must divide the tapped map, {height}x{width} for these frames (a smaller "
+            f"grid or another image size). Received: frame_grid={grid}"
+        )
+    cells = keras.layers.AveragePooling2D((height // grid, width // grid), name=f"{prefix}avg_pool")(stage_output)
+    return keras.layers.Flatten(name=f"{prefix}grid_flatten")(cells)
+
+
+def frame_sequence(stage_output, clip_length, prefix="", grid=1):
+    """`frame_pooling` per frame, then time unfolded: `(B*T, H, W, C)` -> `(B, T, F)`.
+
+    Layers as `frame_pooling`, and `<prefix>unfold_time`.
+    """
+    pooled = frame_pooling(stage_output, grid, prefix)
     return UnfoldTime(clip_length, name=f"{prefix}unfold_time")(pooled)
 
 
@@ -111,7 +140,7 @@ def stream_head(stage_output, clip_length, num_classes, head, prefix="", output_
         `<prefix>sru_<num_layers>` and `<prefix>time_pool` (output `(B, U)`, `U = units` or
         `2 * units` when bidirectional).
     """
-    sequence = frame_sequence(stage_output, clip_length, prefix)
+    sequence = frame_sequence(stage_output, clip_length, prefix, head.frame_grid)
     for index in range(1, head.num_layers + 1):
         returns_sequence = index < head.num_layers or head.time_pooling != "last"
         sequence = sru_layer(head, index, prefix, returns_sequence)(sequence)

@@ -1,10 +1,11 @@
 """Multi-level recurrent residual networks (MRRN): SRU streams on ResNet stages, and their fusion.
 
 A stream taps the output of one ResNet stage (`low` = conv3, `mid` = conv4, `high` = conv5),
-pools every frame globally and runs stacked SRUs over the clip's frames:
+pools every frame (globally, or to a `G x G` grid: `HeadSpec.frame_grid`, ours) and runs
+stacked SRUs over the clip's frames:
 
-    frames (B, T, S, S, 3) -> backbone up to the tap (B*T, H, W, C) -> avg_pool (B*T, C)
-    -> unfold_time (B, T, C) -> sru_1 ... sru_L (B, T, U) -> time_pool (B, U)
+    frames (B, T, S, S, 3) -> backbone up to the tap (B*T, H, W, C) -> avg_pool (B*T, F)
+    -> unfold_time (B, T, F) -> sru_1 ... sru_L (B, T, U) -> time_pool (B, U)
     -> dropout -> predictions + softmax (B, num_classes), float32
 
 Each stream is its own model (`build_mrrn`); `build_fused_mrrn` combines trained streams into

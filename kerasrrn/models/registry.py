@@ -19,21 +19,22 @@ def _rrn(model, data, num_classes):
     return build_rrn(
         num_classes, data.clip_length, data.image_size, model.depth, model.width,
         model.skip_units, model.skip_kind, model.skip_delay, model.skip_span, model.dropout,
-        augmentation_of(data), model.skip_init, name="rrn",
+        augmentation_of(data), model.skip_init, model.frame_grid, name="rrn",
     )
 
 
 def _resnet(model, data, num_classes):
     return build_rrn(
         num_classes, data.clip_length, data.image_size, model.depth, model.width,
-        skip_units=(), dropout=model.dropout, augmentation=augmentation_of(data), name="resnet",
+        skip_units=(), dropout=model.dropout, augmentation=augmentation_of(data), frame_grid=model.frame_grid,
+        name="resnet",
     )
 
 
 def _resnet_lstm(model, data, num_classes):
     return build_resnet_lstm(
         num_classes, data.clip_length, data.image_size, model.depth, model.width, model.lstm_units,
-        model.dropout, augmentation_of(data),
+        model.dropout, augmentation_of(data), model.frame_grid,
     )
 
 
@@ -41,7 +42,7 @@ def head_of(model):
     """The `HeadSpec` of a `ModelConfig`'s SRU options."""
     return HeadSpec(
         model.sru_units, model.sru_layers, model.sru_variant, model.sru_dropout, model.bidirectional,
-        model.time_pooling, model.dropout,
+        model.time_pooling, model.dropout, model.frame_grid,
     )
 
 

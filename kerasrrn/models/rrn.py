@@ -1,14 +1,15 @@
 """Recurrent residual networks (RRN): a ResNet with temporal skips, scored per frame.
 
 The backbone runs on the frames of all clips folded into one batch. Each frame gets class
-probabilities from its pooled features; the clip's probabilities are their mean over frames.
+probabilities from its pooled conv5 features (global pooling, or a `G x G` grid that keeps
+position: `frame_grid`); the clip's probabilities are their mean over frames.
 With no skips this is the paper's frame-averaging `resnet` baseline.
 """
 
 import keras
 
 from kerasrrn.layers import UnfoldTime
-from kerasrrn.models.heads import classifier
+from kerasrrn.models.heads import classifier, frame_pooling
 from kerasrrn.models.inputs import Augmentation, input_and_folded_frames
 from kerasrrn.models.resnet import SkipSpec, resnet_stages
 
@@ -16,7 +17,7 @@ from kerasrrn.models.resnet import SkipSpec, resnet_stages
 def build_rrn(
     num_classes, clip_length=8, image_size=224, depth=50, width=1.0, skip_units=("conv5_block2",),
     skip_kind="identity", skip_delay=1, skip_span=1, dropout=0.0, augmentation=Augmentation(), skip_init="default",
-    name="rrn",
+    frame_grid=1, name="rrn",
 ):
     """Builds an RRN classifier.
 
@@ -34,6 +35,8 @@ def build_rrn(
         skip_init: str, default `"default"`. Starting value of learned temporal weights
             (`default|difference`, see `TemporalSkip`).
         dropout: float, default 0. Dropout on pooled features before the classifier.
+        frame_grid: int, default 1. Pool each frame's conv5 map globally (1) or to a `G x G`
+            grid, flattened (`heads.frame_pooling`; `G` must divide the map).
         augmentation: `Augmentation`, default none. Crop, flip and colour jitter of the clips
             in training, the first layers after the input.
         name: str, the model name.
@@ -49,7 +52,7 @@ def build_rrn(
         folded, depth, width, {unit: spec for unit in skip_units},
         clip_length,
     )
-    features = keras.layers.GlobalAveragePooling2D(name="avg_pool")(stages["conv5"])
+    features = frame_pooling(stages["conv5"], frame_grid)
     probabilities = classifier(features, num_classes, dropout)
     per_frame = UnfoldTime(clip_length, dtype="float32", name="frame_probabilities")(probabilities)
     clip_probabilities = keras.layers.GlobalAveragePooling1D(dtype="float32", name="frame_average")(per_frame)

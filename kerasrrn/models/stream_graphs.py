@@ -27,7 +27,7 @@ import keras
 
 from kerasrrn.layers import FrameCounter, FramePreprocessing, FrameQueue, RunningPooling, WindowPooling
 from kerasrrn.models.baselines import lstm_layer
-from kerasrrn.models.heads import classifier_layers, sru_layer
+from kerasrrn.models.heads import classifier_layers, frame_pooling, sru_layer
 from kerasrrn.models.mrrn import STREAM_STAGES
 from kerasrrn.models.registry import head_of
 from kerasrrn.models.resnet import SkipSpec, resnet_stages
@@ -103,11 +103,6 @@ def backbone(frames, state, config, last_stage="conv5"):
                          skip_call=state.skip_call)
 
 
-def frame_features(stage_output, prefix=""):
-    """Global average pool of one frame's stage output: `(B, H, W, C)` -> `(B, C)`."""
-    return keras.layers.GlobalAveragePooling2D(name=f"{prefix}avg_pool")(stage_output)
-
-
 def one_step_sequence(features, prefix=""):
     """`(B, F)` -> `(B, 1, F)`, the one-frame sequence a recurrent layer reads."""
     return keras.layers.Reshape((1, features.shape[-1]), name=f"{prefix}one_step")(features)
@@ -115,7 +110,7 @@ def one_step_sequence(features, prefix=""):
 
 def rrn_step(frames, state, config, num_classes):
     """RRN and ResNet: per-frame probabilities, and their mean over the last `T` frames."""
-    features = frame_features(backbone(frames, state, config)["conv5"])
+    features = frame_pooling(backbone(frames, state, config)["conv5"], config.model.frame_grid)
     probabilities = classifier_layers(num_classes, config.model.dropout)(features)
     return probabilities, state.window("frame_average", probabilities, config.data.clip_length, "mean")
 
@@ -129,7 +124,7 @@ def sru_head_step(stage_output, state, config, num_classes, prefix="", output_na
             "A bidirectional SRU head reads the clip backwards and cannot stream one frame at a time. "
             "Received: bidirectional=True"
         )
-    sequence = one_step_sequence(frame_features(stage_output, prefix), prefix)
+    sequence = one_step_sequence(frame_pooling(stage_output, head.frame_grid, prefix), prefix)
     for index in range(1, head.num_layers + 1):
         name = f"{prefix}sru_{index}_state"
         recurrent = sru_layer(head, index, prefix, return_sequences=True, return_state=True)
@@ -164,7 +159,7 @@ def mrrn_shared_step(frames, state, config, num_classes, fuse):
 def resnet_lstm_step(frames, state, config, num_classes):
     """ResNet + LSTM: the LSTM's `h` and `c` carried over; both outputs score its newest `h`."""
     units = config.model.lstm_units
-    sequence = one_step_sequence(frame_features(backbone(frames, state, config)["conv5"]))
+    sequence = one_step_sequence(frame_pooling(backbone(frames, state, config)["conv5"], config.model.frame_grid))
     initial = [state.add("lstm_h", (units,)), state.add("lstm_c", (units,))]
     output, state.outputs["lstm_h"], state.outputs["lstm_c"] = lstm_layer(units, return_state=True)(
         sequence, initial_state=initial

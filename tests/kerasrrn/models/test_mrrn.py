@@ -107,6 +107,24 @@ def test_last_pooling_takes_the_last_sru_output():
     np.testing.assert_allclose(last, sequence[:, -1], atol=1e-6)
 
 
+def test_frame_grid_feeds_the_srus_the_cell_means_of_each_frame_map():
+    """Low stream at 32 px: conv3 maps are 4x4, a grid of 2 gives 2x2 cells of 2x2 positions."""
+    model = build_mrrn(NUM_CLASSES, "low", **TINY, head=HeadSpec(units=6, num_layers=1, frame_grid=2))
+    clips = random_clips()
+    stage, pooled = layer_outputs(model, ["conv3_block2_out", "grid_flatten"], clips)
+    assert stage.shape == (2 * CLIP_LENGTH, 4, 4, STAGE_CHANNELS["low"])
+    cells = stage.reshape(2 * CLIP_LENGTH, 2, 2, 2, 2, -1).mean(axis=(2, 4))  # (N, row, col, C)
+    np.testing.assert_allclose(pooled, cells.reshape(2 * CLIP_LENGTH, -1), atol=1e-5)
+    assert model.count_params() == backbone_params("conv3") + head_params(4 * STAGE_CHANNELS["low"], HeadSpec(units=6, num_layers=1))
+
+
+def test_a_frame_grid_that_does_not_divide_the_map_is_refused():
+    with pytest.raises(ValueError, match=r"divide the tapped map, 2x2 .*Received: frame_grid=3"):
+        build_mrrn(NUM_CLASSES, "mid", **TINY, head=HeadSpec(units=4, frame_grid=3))
+    with pytest.raises(ValueError, match="Received: frame_grid=0"):
+        HeadSpec(frame_grid=0)
+
+
 def test_head_spec_rejects_bad_values():
     with pytest.raises(ValueError, match="Received: time_pooling='median'"):
         HeadSpec(time_pooling="median")

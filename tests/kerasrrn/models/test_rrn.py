@@ -109,3 +109,14 @@ def test_one_training_step_changes_the_weights_and_gives_a_finite_loss():
     after = model.get_layer("conv5_block2_temporal_skip").get_weights()
     assert np.isfinite(loss)
     assert not np.allclose(before[0], after[0])
+
+
+def test_a_frame_grid_scores_each_frame_from_its_flattened_cells():
+    """At 64 px the conv5 map is 2x2, so a grid of 2 classifies the whole map, row by row."""
+    model = build_rrn(**{**TINY, "image_size": 64}, skip_units=("conv5_block2",), frame_grid=2)
+    clips = np.random.default_rng(1).uniform(0, 255, (2, 6, 64, 64, 3)).astype("float32")
+    probe = keras.Model(model.input, [model.get_layer("conv5_block2_out").output, model.get_layer("grid_flatten").output])
+    conv5, cells = (np.asarray(output) for output in probe(clips))
+    assert conv5.shape[1:3] == (2, 2)
+    np.testing.assert_allclose(cells, conv5.reshape(len(conv5), -1), atol=1e-6)
+    assert model.get_layer("predictions").kernel.shape == (4 * conv5.shape[-1], TINY["num_classes"])

@@ -21,15 +21,15 @@ CLIP_LENGTH, VIDEO_LENGTH, IMAGE_SIZE, NUM_CLASSES, BATCH = 3, 6, 32, 5, 2
 TOLERANCE = 1e-5
 
 
-def make_config(family, clip_length=CLIP_LENGTH, **model_fields):
+def make_config(family, clip_length=CLIP_LENGTH, image_size=IMAGE_SIZE, **model_fields):
     config = config_lib.Config()
-    config.data.clip_length, config.data.image_size = clip_length, IMAGE_SIZE
+    config.data.clip_length, config.data.image_size = clip_length, image_size
     fields = {"model": family, "depth": 18, "width": 0.125, "sru_units": 8, "lstm_units": 8, **model_fields}
     config.model = dataclasses.replace(config.model, **fields)
     return config
 
 
-def perturb(model, seed=0):
+def perturb(model, seed=0, size=IMAGE_SIZE):
     """Random batch-norm statistics and skip weights, in place; each classifier's kernel is then
     scaled so that its logits on `video()` have a standard deviation of 2 (probabilities
     neither uniform nor saturated)."""
@@ -44,13 +44,14 @@ def perturb(model, seed=0):
     for layer in model.layers:
         if layer.name.endswith("predictions"):
             kernel, bias = layer.get_weights()
-            features = predict(keras.Model(model.input, layer.input), video()[:, : model.input_shape[1]])
+            clips = video(size=size)[:, : model.input_shape[1]]
+            features = predict(keras.Model(model.input, layer.input), clips)
             layer.set_weights([kernel * 2.0 / (features @ kernel).std(), bias])
     return model
 
 
 def trained(config, seed=0, name=None):
-    model = perturb(build_model(config, NUM_CLASSES), seed)
+    model = perturb(build_model(config, NUM_CLASSES), seed, config.data.image_size)
     if name:
         model.name = name
     return model
@@ -64,8 +65,8 @@ def rebuilt(config, model, clip_length):
     return clip_model
 
 
-def video(length=VIDEO_LENGTH, seed=1):
-    return np.random.default_rng(seed).integers(0, 256, (BATCH, length, IMAGE_SIZE, IMAGE_SIZE, 3)).astype("uint8")
+def video(length=VIDEO_LENGTH, seed=1, size=IMAGE_SIZE):
+    return np.random.default_rng(seed).integers(0, 256, (BATCH, length, size, size, 3)).astype("uint8")
 
 
 def run_stream(stream, frames):
@@ -121,6 +122,22 @@ def test_rrn_stream_equals_the_clip_models(case):
     assert np.abs(per_clip[:, -1] - late_clip).max() > 1e-4
 
 
+@pytest.mark.parametrize("family", ["rrn", "resnet_lstm"])
+def test_a_frame_grid_streams_like_its_clip_model(family):
+    """At 64 px conv5 is 2x2: a grid of 2 classifies the flattened map."""
+    config = make_config(family, image_size=64, frame_grid=2, skip_units=["conv5_block2"])
+    model = trained(config)
+    frames = video(size=64)
+    per_frame, per_clip = run_stream(build_streaming_model(model, config), frames)
+    assert model.get_layer("grid_flatten").output.shape[-1] == 4 * model.get_layer("conv5_block2_out").output.shape[-1]
+    long_model = rebuilt(config, model, VIDEO_LENGTH)
+    if family == "rrn":
+        assert_close(per_frame, predict(long_model, frames, "frame_probabilities"))
+    else:  # the LSTM's newest output, after every frame so far
+        assert_close(per_frame[:, -1], predict(long_model, frames))
+    assert_close(per_clip[:, CLIP_LENGTH - 1], predict(model, frames[:, :CLIP_LENGTH]))
+
+
 def test_resnet_running_clip_equals_the_clip_model_on_every_window():
     config = make_config("resnet")
     model = trained(config)
@@ -150,11 +167,12 @@ POOL = {"mean": np.mean, "max": np.max}
 
 
 @pytest.mark.parametrize(
-    "stream, pooling, variant",
-    [("high", "mean", "2017"), ("low", "max", "2018"), ("mid", "mean", "2018"), ("high", "max", "2017")],
+    "stream, pooling, variant, grid",
+    [("high", "mean", "2017", 1), ("low", "max", "2018", 1), ("mid", "mean", "2018", 1), ("high", "max", "2017", 1),
+     ("low", "mean", "2017", 2)],
 )
-def test_mrrn_stream_pools_since_the_start_and_over_the_window(stream, pooling, variant):
-    config = make_config("mrrn", stream=stream, time_pooling=pooling, sru_variant=variant)
+def test_mrrn_stream_pools_since_the_start_and_over_the_window(stream, pooling, variant, grid):
+    config = make_config("mrrn", stream=stream, time_pooling=pooling, sru_variant=variant, frame_grid=grid)
     model = trained(config)
     frames = video()
     per_frame, per_clip = run_stream(build_streaming_model(model, config), frames)
