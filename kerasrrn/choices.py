@@ -107,6 +107,15 @@ def _changes_shape(depth, unit):
     return depth in BOTTLENECK_DEPTHS or not unit.startswith("conv2")
 
 
+def stage_map_size(image_size, stage):
+    """Height (= width) of a ResNet stage's map for square frames of `image_size`: the stem
+    halves it twice and each later stage once, rounding up (`conv5` is at 1/32)."""
+    size = image_size
+    for _ in range(2 + STAGE_NAMES.index(stage)):
+        size = -(-size // 2)
+    return size
+
+
 def check_weights(depth, width, weights):
     """Raises ValueError / FileNotFoundError (one line naming --weights) for weights that cannot
     fit the backbone, before anything is built or downloaded."""

@@ -21,7 +21,7 @@ import yaml
 
 from kerasrrn.choices import (
     CROP_MODES, DECAYS, DEPTHS, MODELS, OPTIMIZERS, PRECISIONS, SKIP_INITS, SKIP_KINDS, SRU_VARIANTS,
-    STRATEGIES, STREAMS, TIME_POOLINGS, SkipSpec, check_skips, check_weights,
+    STRATEGIES, STREAM_STAGES, STREAMS, TIME_POOLINGS, SkipSpec, check_skips, check_weights, stage_map_size,
 )
 from pipelines.sampling import SHORT_VIDEO_MODES
 
@@ -153,7 +153,7 @@ class ModelConfig:
     frame_grid: int = option(
         1, "average-pool each frame's map (conv5; an mrrn stream's tap) to a G x G grid, flattened, before "
         "the classifier, SRUs or LSTM (1 = global pooling, the papers'; 2 or more keeps where in the frame "
-        "things are)", minimum=1,
+        "things are)", minimum=1, check=lambda config: _frame_grid_error(config),
     )
     lstm_units: int = option(256, "resnet_lstm: LSTM units", minimum=1)
 
@@ -395,6 +395,17 @@ def _weights_error(model):
         check_weights(model.depth, model.width, model.weights)
     except (ValueError, FileNotFoundError) as error:
         return str(error)
+    return None
+
+
+def _frame_grid_error(config):
+    grid, model = config.model.frame_grid, config.model.model
+    stages = {"mrrn": [STREAM_STAGES[config.model.stream]], "mrrn_shared": list(STREAM_STAGES.values())}
+    for stage in stages.get(model, ["conv5"]):
+        size = stage_map_size(config.data.image_size, stage)
+        if size % grid:
+            return (f"--frame-grid {grid}: must divide the {stage} map of {model}, {size}x{size} at "
+                    f"--image-size {config.data.image_size}")
     return None
 
 

@@ -82,6 +82,10 @@ def test_run_name_follows_the_config_but_not_where_it_runs():
         (["--reduce-lr-on-plateau"], "--reduce-lr-on-plateau: needs --schedule constant --warmup-epochs 0"),
         (["--model", "rrn", "--skip-units", ""], "--skip-units: an rrn needs at least one unit"),
         (["--skip-init", "sum"], "--skip-init: expected one of default, difference"),
+        (["--frame-grid", "3"], "--frame-grid 3: must divide the conv5 map of rrn, 2x2 at --image-size 64"),
+        (["--model", "mrrn_shared", "--frame-grid", "4"], "the conv5 map of mrrn_shared, 2x2"),
+        (["--model", "mrrn", "--stream", "mid", "--image-size", "112", "--frame-grid", "2"],
+         "the conv4 map of mrrn, 7x7 at --image-size 112"),
     ],
 )
 def test_fit_usage_errors_exit_2_with_one_line(argv, message, tmp_path, monkeypatch, capsys):

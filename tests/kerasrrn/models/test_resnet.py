@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 
+from kerasrrn.choices import stage_map_size
 from kerasrrn.models import resnet
 from kerasrrn.models.pretrained import copy_weights_by_name
 
@@ -46,6 +47,14 @@ def test_basic_unit_resnets_downsample_32x_with_width_multiplier(depth, channels
     model = backbone(depth, width=0.25)
     assert model.output.shape == (None, 2, 2, channels)
     assert model.get_layer("conv5_block2_out") is not None
+
+
+@pytest.mark.parametrize("image_size", [32, 64, 112, 100])
+def test_stage_map_size_is_the_size_the_backbone_gives(image_size):
+    frames = keras.Input((image_size, image_size, 3))
+    stages = resnet.resnet_stages(frames, 18, 0.125)
+    for stage in resnet.STAGE_NAMES:
+        assert stages[stage].shape[1:3] == (stage_map_size(image_size, stage),) * 2
 
 
 def test_last_stage_builds_only_up_to_the_tap():
