@@ -17,7 +17,7 @@ def test_sru_cell_gets_dropout_masks_from_keras_dropout_rnn_cell():
 
 
 def test_keras_tuner_saves_json_through_the_patched_function_and_keeps_retry_state(tmp_path):
-    # tuning.search replaces `utils.save_json` and filters `oracle._retry_queue` by `end_order`.
+    # tuning.searches replaces `utils.save_json` and filters `oracle._retry_queue` by `end_order`.
     assert callable(tuner_utils.save_json)
     oracle = keras_tuner.oracles.RandomSearchOracle(objective=keras_tuner.Objective("score", "max"), max_trials=1)
     assert isinstance(oracle._retry_queue, list) and isinstance(oracle.end_order, list)

@@ -274,7 +274,7 @@ def test_a_reload_does_not_retry_a_trial_that_ended(tmp_path):
     trial from the ongoing ones: reloading must not queue the ended trial again."""
     import keras_tuner
 
-    from tuning.search import drop_retries_of_ended_trials
+    from tuning.searches import drop_retries_of_ended_trials
 
     def oracle():
         space = keras_tuner.HyperParameters()
