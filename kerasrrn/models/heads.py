@@ -65,8 +65,10 @@ def frame_pooling(stage_output, grid=1, prefix=""):
     Layers `<prefix>avg_pool` (and `<prefix>grid_flatten` for a grid).
 
     Raises:
-        ValueError when `grid` does not divide `H` and `W`.
+        ValueError when `grid` is not a positive integer or does not divide `H` and `W`.
     """
+    if not isinstance(grid, int) or grid < 1:
+        raise ValueError(f"`frame_grid` must be a positive integer. Received: frame_grid={grid}")
     if grid == 1:
         return keras.layers.GlobalAveragePooling2D(name=f"{prefix}avg_pool")(stage_output)
     height, width = stage_output.shape[1:3]

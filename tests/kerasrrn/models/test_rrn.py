@@ -120,3 +120,5 @@ def test_a_frame_grid_scores_each_frame_from_its_flattened_cells():
     assert conv5.shape[1:3] == (2, 2)
     np.testing.assert_allclose(cells, conv5.reshape(len(conv5), -1), atol=1e-6)
     assert model.get_layer("predictions").kernel.shape == (4 * conv5.shape[-1], TINY["num_classes"])
+    with pytest.raises(ValueError, match="Received: frame_grid=0"):
+        build_rrn(**TINY, frame_grid=0)
