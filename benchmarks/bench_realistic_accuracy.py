@@ -8,10 +8,11 @@
    `metrics.json` (video level, best checkpoint) and `history.csv` (last training top-1).
 4. `benchmarks/early_fusion.py`, the yardstick, on the same prepared data and budget.
 
-Prints one row per model: video-level top-1, its mean over the four translation classes
-(`right/left/down/up`: where an object is, frame after frame) and over the others, last-epoch
-training top-1, training seconds. A model's own flags follow its name after `@` (spaces as
-`+`): `rrn@--skip-kind+identity`.
+Prints one row per model as soon as it is trained (a stopped run keeps its rows): video-level
+top-1, its mean over the four translation classes (`right/left/down/up`: where an object is,
+frame after frame) and over the others, last-epoch training top-1, training seconds. A model's
+own flags follow its name after `@` (spaces as `+`): `rrn@--skip-kind+identity`. `--seed` and
+`--image-size` apply to every model, the yardstick included.
 
     python benchmarks/bench_realistic_accuracy.py --work .bench/realistic --epochs 100 \
         --models rrn,resnet,resnet_lstm,mrrn:low,mrrn:mid,mrrn:high,early_fusion
@@ -30,7 +31,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def run(command):
-    print("$", " ".join(command), flush=True)
+    print("$", " ".join(command), file=sys.stderr, flush=True)
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"failed ({done.returncode}): {' '.join(command)}\n{done.stderr[-2000:]}")
@@ -51,10 +52,12 @@ def class_groups(per_class):
 def fit_row(model, data_dir, work, args):
     name, _, own_flags = model.partition("@")
     family, _, stream = name.partition(":")
-    run_name = model.replace(":", "-").replace("@", "_").replace("+", "_").replace("--", "")
+    # The seed is in the name: a second run with another seed must train, not find the first complete.
+    run_name = model.replace(":", "-").replace("@", "_").replace("+", "_").replace("--", "") + f"-seed{args.seed}"
     command = [sys.executable, "-m", "kerasrrn.fit", "--source", "prepared", "--data-dir", str(data_dir),
                "--model", family, "--epochs", str(args.epochs), "--run-dir", str(work / "runs"),
-               "--name", run_name, "--batch-size", str(args.batch_size), "--no-export", "--verbose", "2",
+               "--name", run_name, "--batch-size", str(args.batch_size), "--image-size", str(args.image_size),
+               "--seed", str(args.seed), "--no-export", "--verbose", "2",
                *args.fit_flags.split(), *own_flags.replace("+", " ").split()]
     if stream:
         command += ["--stream", stream]
@@ -76,27 +79,30 @@ def main(argv=None):
     parser.add_argument("--frames", type=int, default=48, help="frames per generated video")
     parser.add_argument("--epochs", type=int, default=100, help="every model stays at chance for ~30 epochs on this tier")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--image-size", type=int, default=64, help="crop fed to every model, the yardstick included")
+    parser.add_argument("--seed", type=int, default=1234, help="every model's --seed (fit's default)")
     parser.add_argument("--models", default="rrn,resnet,resnet_lstm,mrrn:low,mrrn:mid,mrrn:high,early_fusion")
     parser.add_argument("--fit-flags", default="", help="extra flags for every fit, e.g. '--learning-rate 1e-3'")
     args = parser.parse_args(argv)
     work = pathlib.Path(args.work).resolve()
-    print(f"Command: python benchmarks/bench_realistic_accuracy.py {' '.join(argv or sys.argv[1:])}")
+    print(f"Command: python benchmarks/bench_realistic_accuracy.py {' '.join(argv or sys.argv[1:])}", flush=True)
     write_realistic_ucf101(work / "raw", args.classes, args.groups, num_frames=args.frames)
     data_dir = work / "prepared"
     run([sys.executable, "-m", "pipelines.prepare", "ucf101", str(work / "raw"), "--out", str(data_dir),
          "--short-side", "128", "--frame-step", "2"])
-    rows = []
+    print("\n| model | video top-1 | translations | other classes | train top-1 | train s |", flush=True)
+    print("|---|---|---|---|---|---|", flush=True)
     for model in args.models.split(","):
         if model == "early_fusion":
             output = run([sys.executable, str(REPO / "benchmarks" / "early_fusion.py"), "--data-dir", str(data_dir),
-                          "--epochs", str(args.epochs), "--batch-size", str(args.batch_size)])
-            rows.append(json.loads(output.strip().splitlines()[-1]))
+                          "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
+                          "--image-size", str(args.image_size), "--seed", str(args.seed)])
+            row = json.loads(output.strip().splitlines()[-1])
         else:
-            rows.append(fit_row(model, data_dir, work, args))
-    print(f"\n| model | video top-1 | translations | other classes | train top-1 | train s |\n|---|---|---|---|---|---|")
-    for row in rows:
+            row = fit_row(model, data_dir, work, args)
         groups = " | ".join("-" if value is None else f"{value:.3f}" for value in class_groups(row["per_class"]))
-        print(f"| {row['model']} | {row['top1']:.3f} | {groups} | {row['train_top1']:.3f} | {row['seconds']:.0f} |")
+        print(f"| {row['model']} | {row['top1']:.3f} | {groups} | {row['train_top1']:.3f} | {row['seconds']:.0f} |",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -49,8 +49,10 @@ def main(argv=None):
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--num-test-clips", type=int, default=4)
     parser.add_argument("--val-split", default="validation")
+    parser.add_argument("--seed", type=int, default=config_lib.Config().train.seed, help="as fit's --seed")
     args = parser.parse_args(argv)
     config = config_lib.Config()
+    config.train.seed = args.seed
     data_config = config.data
     data_config.source, data_config.data_dir, data_config.val_split = "prepared", args.data_dir, args.val_split
     data_config.clip_length, data_config.frame_step = args.clip_length, args.frame_step

@@ -25,6 +25,15 @@ class OneLineArgumentParser(argparse.ArgumentParser):
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         return 1
 
+    def input_error(self, error):
+        """One line for `error`, met while a command reads its inputs: a damaged input (an
+        error whose class sets `exit_status = 1`, as `pipelines.records.DatasetError` does; no
+        flag is wrong) returns 1, for `return parser.input_error(error)`; any other is a
+        usage error, exit status 2."""
+        if getattr(error, "exit_status", 2) == 1:
+            return self.fail(str(error))
+        self.error(str(error))
+
 
 def no_space_left(error, path):
     """`no space left on device writing PATH` for an error a full disk raised: an `OSError`

@@ -235,6 +235,8 @@ class DatasetError(ValueError):
     `dataset.json` that is not JSON or whose counts are wrong); `str()` is one line naming
     the file and what was expected. Commands exit 1 on it, not 2: no flag is wrong."""
 
+    exit_status = 1
+
 
 def count_records(path, check_data=False):
     """The number of records in the TFRecord file `path`, checking its framing as

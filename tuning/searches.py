@@ -15,7 +15,6 @@ from kerasrrn import config as config_lib
 from kerasrrn.evaluation.reports import new_figure, save_figure
 from kerasrrn.runs import fusion as fused_runs
 from kerasrrn.training.run import prepare_run
-from pipelines.records import DatasetError
 from tuning import fusion
 from tuning.hypermodels import SkipHyperModel, check_base_config, trial_config
 
@@ -336,10 +335,8 @@ def run(command_parser, args, config):
         else:
             for stream in args.streams:
                 fused_runs.check_stream(stream)
-    except DatasetError as error:  # damaged data, no flag is wrong: exit 1 as in fit
-        return command_parser.fail(str(error))
-    except (ValueError, FileNotFoundError) as error:
-        command_parser.error(str(error))
+    except (ValueError, FileNotFoundError) as error:  # DatasetError: exit 1, others 2
+        return command_parser.input_error(error)
     try:
         return run_skip(args, config, data) if args.command == "skip" else run_fusion(args)
     except config_lib.ConfigError as error:

@@ -88,10 +88,8 @@ def run(parser, args):
     """What the command does once `args` parse (`parser` for the errors' exit status)."""
     try:
         loaded, split = load(args)
-    except DatasetError as error:
-        return parser.fail(str(error))
-    except (ValueError, FileNotFoundError) as error:
-        parser.error(str(error))
+    except (ValueError, FileNotFoundError) as error:  # DatasetError: exit 1, others 2
+        return parser.input_error(error)
     try:
         evaluate(loaded, split, args)
     except DatasetError as error:

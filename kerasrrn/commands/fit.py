@@ -96,10 +96,8 @@ def run(parser, args, config):
         # MultiWorkerMirroredStrategy must exist before any TensorFlow op runs.
         strategy = distribution.strategy_for(config.train.strategy)
         data = prepare_run(config, distribution.global_batch_size(config.train.batch_size, strategy))
-    except DatasetError as error:
-        return parser.fail(str(error))
-    except (ValueError, FileNotFoundError) as error:
-        parser.error(str(error))
+    except (ValueError, FileNotFoundError) as error:  # DatasetError: exit 1, others 2
+        return parser.input_error(error)
     try:
         train_and_finish(config, data, strategy)
     except (WeightsUnavailableError, DatasetError) as error:
