@@ -12,7 +12,8 @@ Prints one row per model as soon as it is trained (a stopped run keeps its rows)
 top-1, its mean over the four translation classes (`right/left/down/up`: where an object is,
 frame after frame) and over the others, last-epoch training top-1, training seconds. A model's
 own flags follow its name after `@` (spaces as `+`): `rrn@--skip-kind+identity`. `--seed` and
-`--image-size` apply to every model, the yardstick included.
+`--image-size` apply to every model, the yardstick included. Where the three MRRN streams
+(`mrrn:low,mrrn:mid,mrrn:high`) are among the models, a last row fuses them with `kerasrrn.fuse`.
 
     python benchmarks/bench_realistic_accuracy.py --work .bench/realistic --epochs 100 \
         --models rrn,resnet,resnet_lstm,mrrn:low,mrrn:mid,mrrn:high,early_fusion
@@ -66,9 +67,33 @@ def fit_row(model, data_dir, work, args):
     report = json.loads((run_dir / "metrics.json").read_text())
     with open(run_dir / "history.csv", newline="") as stream_file:
         last = list(csv.DictReader(stream_file))[-1]
-    per_class = {name: value["accuracy"] for name, value in report["per_class"].items()}
-    return {"model": model, "top1": report["top1"], "per_class": per_class, "train_top1": float(last["top1"]),
-            "seconds": report["training_seconds"]}
+    return {"model": model, "top1": report["top1"], "per_class": accuracies(report), "train_top1": float(last["top1"]),
+            "seconds": report["training_seconds"], "run_dir": run_dir}
+
+
+def accuracies(report):
+    """{class name: accuracy} of a `metrics.json`."""
+    return {name: value["accuracy"] for name, value in report["per_class"].items()}
+
+
+MRRN_STREAMS = ("mrrn:low", "mrrn:mid", "mrrn:high")
+
+
+def fused_row(stream_rows, work, seed):
+    """`python -m kerasrrn.fuse` of the three MRRN stream runs, equal weights (the paper's model;
+    weights chosen on the test split would overstate it); seconds are the streams' sum."""
+    out = work / "runs" / f"mrrn-fused-seed{seed}"
+    run([sys.executable, "-m", "kerasrrn.fuse", "--streams", *(str(row["run_dir"]) for row in stream_rows),
+         "--out", str(out)])
+    report = json.loads((out / "metrics.json").read_text())
+    return {"model": "mrrn (3 streams fused, equal weights)", "top1": report["top1"], "per_class": accuracies(report),
+            "train_top1": None, "seconds": sum(row["seconds"] for row in stream_rows)}
+
+
+def print_row(row):
+    groups = class_groups(row["per_class"]) + (row["train_top1"],)
+    cells = " | ".join("-" if value is None else f"{value:.3f}" for value in groups)
+    print(f"| {row['model']} | {row['top1']:.3f} | {cells} | {row['seconds']:.0f} |", flush=True)
 
 
 def main(argv=None):
@@ -92,6 +117,7 @@ def main(argv=None):
          "--short-side", "128", "--frame-step", "2"])
     print("\n| model | video top-1 | translations | other classes | train top-1 | train s |", flush=True)
     print("|---|---|---|---|---|---|", flush=True)
+    rows = {}
     for model in args.models.split(","):
         if model == "early_fusion":
             output = run([sys.executable, str(REPO / "benchmarks" / "early_fusion.py"), "--data-dir", str(data_dir),
@@ -100,9 +126,10 @@ def main(argv=None):
             row = json.loads(output.strip().splitlines()[-1])
         else:
             row = fit_row(model, data_dir, work, args)
-        groups = " | ".join("-" if value is None else f"{value:.3f}" for value in class_groups(row["per_class"]))
-        print(f"| {row['model']} | {row['top1']:.3f} | {groups} | {row['train_top1']:.3f} | {row['seconds']:.0f} |",
-              flush=True)
+        rows[model] = row
+        print_row(row)
+    if all(stream in rows for stream in MRRN_STREAMS):
+        print_row(fused_row([rows[stream] for stream in MRRN_STREAMS], work, args.seed))
 
 
 if __name__ == "__main__":
