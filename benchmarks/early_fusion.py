@@ -39,6 +39,7 @@ def build_early_fusion(num_classes, clip_length, image_size, augmentation, width
 
 
 def main(argv=None):
+    config = config_lib.Config()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--epochs", type=int, default=30)
@@ -49,9 +50,8 @@ def main(argv=None):
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--num-test-clips", type=int, default=4)
     parser.add_argument("--val-split", default="validation")
-    parser.add_argument("--seed", type=int, default=config_lib.Config().train.seed, help="as fit's --seed")
+    parser.add_argument("--seed", type=int, default=config.train.seed, help="as fit's --seed")
     args = parser.parse_args(argv)
-    config = config_lib.Config()
     config.train.seed = args.seed
     data_config = config.data
     data_config.source, data_config.data_dir, data_config.val_split = "prepared", args.data_dir, args.val_split
