@@ -50,11 +50,16 @@ def class_groups(per_class):
     return mean(TRANSLATIONS), mean([name for name in per_class if name not in TRANSLATIONS])
 
 
+def run_suffix(args):
+    """What tells apart runs of one model: `-64px-seed1234`."""
+    return f"-{args.image_size}px-seed{args.seed}"
+
+
 def fit_row(model, data_dir, work, args):
     name, _, own_flags = model.partition("@")
     family, _, stream = name.partition(":")
-    # The seed is in the name: a second run with another seed must train, not find the first complete.
-    run_name = model.replace(":", "-").replace("@", "_").replace("+", "_").replace("--", "") + f"-seed{args.seed}"
+    # Size and seed are in the name: a run at another size or seed must train, not find this one complete.
+    run_name = model.replace(":", "-").replace("@", "_").replace("+", "_").replace("--", "") + run_suffix(args)
     command = [sys.executable, "-m", "kerasrrn.fit", "--source", "prepared", "--data-dir", str(data_dir),
                "--model", family, "--epochs", str(args.epochs), "--run-dir", str(work / "runs"),
                "--name", run_name, "--batch-size", str(args.batch_size), "--image-size", str(args.image_size),
@@ -79,10 +84,10 @@ def accuracies(report):
 MRRN_STREAMS = ("mrrn:low", "mrrn:mid", "mrrn:high")
 
 
-def fused_row(stream_rows, work, seed):
+def fused_row(stream_rows, work, args):
     """`python -m kerasrrn.fuse` of the three MRRN stream runs, equal weights (the paper's model;
     weights chosen on the test split would overstate it); seconds are the streams' sum."""
-    out = work / "runs" / f"mrrn-fused-seed{seed}"
+    out = work / "runs" / ("mrrn-fused" + run_suffix(args))
     run([sys.executable, "-m", "kerasrrn.fuse", "--streams", *(str(row["run_dir"]) for row in stream_rows),
          "--out", str(out)])
     report = json.loads((out / "metrics.json").read_text())
@@ -129,7 +134,7 @@ def main(argv=None):
         rows[model] = row
         print_row(row)
     if all(stream in rows for stream in MRRN_STREAMS):
-        print_row(fused_row([rows[stream] for stream in MRRN_STREAMS], work, args.seed))
+        print_row(fused_row([rows[stream] for stream in MRRN_STREAMS], work, args))
 
 
 if __name__ == "__main__":
