@@ -200,18 +200,13 @@ def run_skip(args, config, data):
     else:
         tuner_class = {"bayesian": keras_tuner.BayesianOptimization, "random": keras_tuner.RandomSearch}[args.tuner]
         tuner = tuner_class(hypermodel, max_trials=args.max_trials or args.default_max_trials, **common)
-    announce(role, args)
-    search(tuner, role, epochs=config.train.epochs, verbose=config.train.verbose)
-    if role == "worker":
-        print(f"Worker {os.environ['KERASTUNER_TUNER_ID']} finished.")
-        return 0
-
-    out_dir = project_dir(args)
-    written = write_results(
-        tuner.oracle, out_dir,
-        lambda hp: {"skip_units": " ".join(trial_config(config, hp).model.skip_units)},
+    searched = search_and_write(
+        tuner, role, args, lambda hp: {"skip_units": " ".join(trial_config(config, hp).model.skip_units)},
+        worker_done=lambda: "finished", epochs=config.train.epochs, verbose=config.train.verbose,
     )
-    best = best_completed_trial(tuner.oracle)
+    if searched is None:
+        return 0
+    out_dir, written, best = searched
     if best is not None:
         best_config = trial_config(config, best.hyperparameters)
         best_path = out_dir / "best.json"
@@ -253,18 +248,13 @@ def run_fusion(args):
         oracle, stream_scores, labels,
         directory=args.directory, project_name=args.project_name, overwrite=args.overwrite,
     )
-    announce(role, args)
-    search(tuner, role, verbose=args.verbose)
-    if role == "worker":
-        print(f"Worker {os.environ['KERASTUNER_TUNER_ID']} ran {tuner.trials_run} trials.")
-        return 0
-
-    out_dir = project_dir(args)
-    written = write_results(
-        tuner.oracle, out_dir,
-        lambda hp: {"weights": " ".join(f"{w:.4f}" for w in fusion.trial_weights(hp, num_streams))},
+    searched = search_and_write(
+        tuner, role, args, lambda hp: {"weights": " ".join(f"{w:.4f}" for w in fusion.trial_weights(hp, num_streams))},
+        worker_done=lambda: f"ran {tuner.trials_run} trials", verbose=args.verbose,
     )
-    best = best_completed_trial(tuner.oracle)
+    if searched is None:
+        return 0
+    out_dir, written, best = searched
     if best is not None:
         weights = fusion.trial_weights(best.hyperparameters, num_streams)
         references = fusion.reference_weightings(stream_scores, labels)
@@ -301,6 +291,20 @@ def write_fusion(summary, out_dir):
     fusion_path = out_dir / "fusion.json"
     fusion_path.write_text(json.dumps({**summary, "fused_run": str(fused_path)}, indent=2) + "\n")
     return [fusion_path, fused_path]
+
+
+def search_and_write(tuner, role, args, derived_columns, worker_done, **search_args):
+    """Runs the search in this process's role. A worker prints `Worker ID <worker_done()>.` and
+    gets None; the chief (or a process searching alone) writes `results.csv` and `results.png`
+    (`write_results` with `derived_columns`) and gets (project folder, written paths, best
+    completed trial or None)."""
+    announce(role, args)
+    search(tuner, role, **search_args)
+    if role == "worker":
+        print(f"Worker {os.environ['KERASTUNER_TUNER_ID']} {worker_done()}.")
+        return None
+    out_dir = project_dir(args)
+    return out_dir, write_results(tuner.oracle, out_dir, derived_columns), best_completed_trial(tuner.oracle)
 
 
 def announce(role, args):
