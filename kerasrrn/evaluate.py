@@ -19,7 +19,7 @@ from the shards') exits 1 with one line naming the file (and the record where kn
 
 import sys
 
-from kerasrrn.cli import flags
+from kerasrrn.cli import entry, flags
 from pipelines.cli import OneLineArgumentParser, directory_path, positive_int
 
 
@@ -44,12 +44,7 @@ def build_parser():
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    # Late: the work imports TensorFlow, which `--help` and usage errors must not wait for.
-    from kerasrrn.commands import evaluate as work
-
-    return work.run(parser, args)
+    return entry.run_command(build_parser(), argv, "evaluate")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ probabilities `(B, C)` exports (every model of `kerasrrn.models`).
 
 import sys
 
+from kerasrrn.cli import entry
 from pipelines.cli import OneLineArgumentParser, directory_path
 
 
@@ -62,12 +63,7 @@ def build_parser():
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    # Late: the work imports TensorFlow, which `--help` and usage errors must not wait for.
-    from kerasrrn.commands import export as work
-
-    return work.run(parser, args)
+    return entry.run_command(build_parser(), argv, "export")
 
 
 if __name__ == "__main__":

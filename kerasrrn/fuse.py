@@ -14,6 +14,7 @@ video-level report of the fused model and of every stream (`metrics.json` and pl
 
 import sys
 
+from kerasrrn.cli import entry
 from pipelines.cli import OneLineArgumentParser
 
 
@@ -35,12 +36,7 @@ def build_parser():
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    # Late: the work imports TensorFlow, which `--help` and usage errors must not wait for.
-    from kerasrrn.commands import fuse as work
-
-    return work.run(parser, args)
+    return entry.run_command(build_parser(), argv, "fuse")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ still predicted. Exit status 1 if any video failed, 0 otherwise, 2 for usage err
 
 import sys
 
-from kerasrrn.cli import flags
+from kerasrrn.cli import entry, flags
 from pipelines.cli import OneLineArgumentParser, positive_int
 
 
@@ -37,12 +37,7 @@ def build_parser():
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    # Late: the work imports TensorFlow, which `--help` and usage errors must not wait for.
-    from kerasrrn.commands import predict as work
-
-    return work.run(parser, args)
+    return entry.run_command(build_parser(), argv, "predict")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import dataclasses
 import sys
 
 from kerasrrn import config as config_lib
-from kerasrrn.cli import flags
+from kerasrrn.cli import entry, flags
 from pipelines.cli import OneLineArgumentParser, positive_int
 from pipelines.sampling import ClipSpec
 
@@ -47,12 +47,7 @@ def build_parser():
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    # Late: the work imports TensorFlow, which `--help` and usage errors must not wait for.
-    from kerasrrn.commands import preview as work
-
-    return work.run(parser, args)
+    return entry.run_command(build_parser(), argv, "preview")
 
 
 if __name__ == "__main__":

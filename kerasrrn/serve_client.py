@@ -32,7 +32,7 @@ usage errors.
 
 import sys
 
-from kerasrrn.cli import flags
+from kerasrrn.cli import entry, flags
 from pipelines.cli import OneLineArgumentParser, non_negative_int, positive_int
 
 # What the server is sent: the whole video, sampled clips, or one frame at a time.
@@ -69,12 +69,7 @@ def build_parser():
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    # Late: the work imports TensorFlow, which `--help` and usage errors must not wait for.
-    from kerasrrn.commands import serve_client as work
-
-    return work.run(parser, args)
+    return entry.run_command(build_parser(), argv, "serve_client")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ Exit status 0 when the stream ended, 1 when SOURCE could not be opened or the st
 
 import sys
 
-from kerasrrn.cli import flags
+from kerasrrn.cli import entry, flags
 from pipelines.cli import OneLineArgumentParser, positive_int
 
 
@@ -43,12 +43,7 @@ def build_parser():
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    # Late: the work imports TensorFlow, which `--help` and usage errors must not wait for.
-    from kerasrrn.commands import stream as work
-
-    return work.run(parser, args)
+    return entry.run_command(build_parser(), argv, "stream")
 
 
 if __name__ == "__main__":
