@@ -4,6 +4,10 @@ Every frame is decoded (inter-frame codecs need them all), but only every `frame
 converted to RGB and resized, which is where most of the time goes. Resizing uses FFmpeg's
 swscale (bilinear) so the shorter side becomes `short_side`, keeping the aspect ratio.
 
+Frames come upright, as a player shows them: a video whose container carries a display rotation
+(a phone's portrait video, stored landscape with "rotate 90") is turned by it, in quarter turns,
+as the `ffmpeg` command does by default. Mirroring in the display matrix is not applied.
+
 PyAV, not OpenCV: measured in `BENCHMARKS.md`.
 
 Example:
@@ -42,13 +46,18 @@ def resized_size(width, height, short_side):
 
 
 def _to_rgb(frame, short_side):
-    """One `av.VideoFrame` as a uint8 RGB array `(H, W, 3)`, shorter side `short_side`."""
+    """One `av.VideoFrame` as a uint8 RGB array `(H, W, 3)`, shorter side `short_side`, turned
+    upright by the frame's display rotation (to the nearest quarter turn)."""
     width, height = resized_size(frame.width, frame.height, short_side)
     # One swscale thread: by default PyAV starts and joins a thread pool for every frame, which
     # halved the conversion speed and left the prepare workers waiting on each other.
-    return frame.to_ndarray(
+    rgb = frame.to_ndarray(
         width=width, height=height, format="rgb24", interpolation="BILINEAR", threads=1
     )
+    # `rotation` is the counter-clockwise angle the display matrix turns the frame by, and
+    # `np.rot90` turns counter-clockwise: a phone's portrait video reads -90, a clockwise turn.
+    quarter_turns = round(frame.rotation / 90) % 4
+    return np.ascontiguousarray(np.rot90(rgb, quarter_turns)) if quarter_turns else rgb
 
 
 def _open(path):

@@ -1,5 +1,6 @@
 """Tests for `pipelines.decode` on tiny PyAV-written videos."""
 
+import fractions
 import wave
 
 import numpy as np
@@ -12,6 +13,7 @@ from tests.pipelines.video_fixtures import (
     WIDTH,
     frame_colour,
     truncate,
+    write_corner_video,
     write_video,
 )
 
@@ -28,6 +30,23 @@ def test_read_video_returns_every_frame_in_order(tmp_path):
     assert frames.shape == (NUM_FRAMES, HEIGHT, WIDTH, 3) and frames.dtype == np.uint8
     assert_frames_are(frames, range(NUM_FRAMES))
 
+
+
+# Containers and codecs users' videos come in (phones, cameras, editors, archives), beside the
+# MPEG-4 AVI of UCF-101 and HMDB-51 the other tests use.
+@pytest.mark.parametrize(
+    "name, codec, pix_fmt, rate",
+    [("phone.mp4", "libx264", "yuv420p", 25), ("camera.MP4", "libx264", "yuv444p", 25),
+     ("ntsc.mp4", "libx264", "yuv420p", fractions.Fraction(30000, 1001)),
+     ("hevc.mkv", "libx265", "yuv420p", 25), ("hdr.mkv", "libx265", "yuv420p10le", 25),
+     ("web.webm", "libvpx-vp9", "yuv420p", 25), ("edit.mov", "prores", "yuv422p10le", 25),
+     ("archive.mkv", "ffv1", "yuv420p", 25), ("motion jpeg é.avi", "mjpeg", "yuvj420p", 25)],
+)
+def test_common_containers_and_codecs_decode_every_frame(tmp_path, name, codec, pix_fmt, rate):
+    path = write_video(tmp_path / name, codec=codec, pix_fmt=pix_fmt, rate=rate)
+    frames = decode.read_video(path)
+    assert frames.shape == (NUM_FRAMES, HEIGHT, WIDTH, 3) and frames.dtype == np.uint8
+    assert_frames_are(frames, range(NUM_FRAMES))
 
 @pytest.mark.parametrize("frame_step", [2, 3, 5, 12, 20])
 def test_frame_step_keeps_every_kth_frame_from_the_first(tmp_path, frame_step):
@@ -61,6 +80,39 @@ def test_select_frames_applies_step_and_size_to_an_array():
     assert frames.shape == (3, 12, 16, 3)
     assert_frames_are(frames, [0, 5, 10])
 
+
+
+def bright_corner(frame):
+    """Which corner of a `write_corner_video` frame `(H, W, 3)` holds the white block."""
+    height, width = frame.shape[0] // 2, frame.shape[1] // 2
+    quarters = {
+        "top-left": frame[:height, :width], "top-right": frame[:height, width:],
+        "bottom-left": frame[height:, :width], "bottom-right": frame[height:, width:],
+    }
+    return max(quarters, key=lambda name: quarters[name].mean())
+
+
+# The display matrix's angle turns the stored frame counter-clockwise for display, as FFmpeg
+# defines it (`av_display_rotation_get`); a phone held upright writes -90.
+@pytest.mark.parametrize(
+    "display_rotation, corner, size",
+    [(None, "top-left", (12, 16)), (0, "top-left", (12, 16)), (-90, "top-right", (16, 12)),
+     (90, "bottom-left", (16, 12)), (180, "bottom-right", (12, 16))],
+)
+def test_frames_come_upright_as_the_display_matrix_says(tmp_path, display_rotation, corner, size):
+    path = write_corner_video(tmp_path / "phone.mp4", display_rotation)
+    frames = decode.read_video(path, short_side=12)
+    assert frames.shape == (4, *size, 3) and frames.flags["C_CONTIGUOUS"]
+    assert [bright_corner(frame) for frame in frames] == [corner] * 4
+    np.testing.assert_array_equal(decode.read_frames_at(path, [1, 3], short_side=12), frames[[1, 3]])
+    timed = [frame for _, _, frame in decode.iter_timed_frames(path, short_side=12)]
+    np.testing.assert_array_equal(np.stack(timed), frames)
+
+
+def test_a_rotated_video_holds_the_level_video_turned(tmp_path):
+    level = decode.read_video(write_corner_video(tmp_path / "level.mp4"))
+    turned = decode.read_video(write_corner_video(tmp_path / "turned.mp4", -90))
+    np.testing.assert_array_equal(turned, np.rot90(level, -1, axes=(1, 2)))
 
 def write_bytes(path, data):
     path.write_bytes(data)

@@ -18,13 +18,15 @@ def frame_colour(index):
     return (16 * index, 255 - 16 * index, 128)
 
 
-def write_video(path, num_frames=NUM_FRAMES, width=WIDTH, height=HEIGHT, codec="mpeg4", rate=25):
+def write_video(
+    path, num_frames=NUM_FRAMES, width=WIDTH, height=HEIGHT, codec="mpeg4", rate=25, pix_fmt="yuv420p"
+):
     """Writes a video whose frame `i` is filled with `frame_colour(i)`; returns the path."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=rate)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         for index in range(num_frames):
             image = np.empty((height, width, 3), np.uint8)
             image[:] = frame_colour(index)
@@ -149,4 +151,23 @@ def write_size_changing_video(path, sizes=((32, 24), (48, 32)), frames_per_size=
         parts.append(part.read_bytes())
         part.unlink()
     path.write_bytes(b"".join(parts))
+    return path
+
+
+def write_corner_video(path, display_rotation=None, num_frames=4, width=WIDTH, height=HEIGHT):
+    """Writes dark frames with a white 8x8 block in the stored top-left corner, and a display
+    matrix turning them `display_rotation` degrees counter-clockwise (`None`: no matrix, as
+    in a video from a camera held level); returns the path."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = np.full((height, width, 3), 20, np.uint8)
+    image[:8, :8] = 235
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if display_rotation is not None:
+            stream.set_display_rotation(display_rotation)
+        for _ in range(num_frames):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
     return path
