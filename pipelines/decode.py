@@ -80,6 +80,10 @@ def _open(path):
 def _decoded_frames(path):
     """Yields every decoded `av.VideoFrame` of a video file, checking it as it goes.
 
+    A clip cut without re-encoding (`ffmpeg -ss ... -c copy`, a phone's trim) keeps the frames
+    before its cut for the decoder's sake and an edit list that hides them: FFmpeg decodes them
+    but does not return them, so they are neither yielded nor counted as missing.
+
     Raises:
         VideoDecodeError: for an empty, unreadable or non-video file, a file without a video
             stream, one whose frame size changes mid-stream (the frames would not stack), or
@@ -90,25 +94,29 @@ def _decoded_frames(path):
             raise VideoDecodeError(path, "no video stream")
         stream = container.streams.video[0]
         announced = stream.frames
-        decoded, size = 0, None
+        # Truncation is told by the packets, not the frames: an edit list hides frames the
+        # file holds in full. The last packet of `demux` is an empty one that flushes.
+        packets, decoded, size = 0, 0, None
         try:
-            for frame in container.decode(stream):
-                size = size or (frame.width, frame.height)
-                if (frame.width, frame.height) != size:
-                    raise VideoDecodeError(
-                        path,
-                        f"frame size changes mid-stream at frame {decoded} "
-                        f"({size[0]}x{size[1]} -> {frame.width}x{frame.height})",
-                    )
-                yield frame
-                decoded += 1
+            for packet in container.demux(stream):
+                packets += packet.size > 0
+                for frame in packet.decode():
+                    size = size or (frame.width, frame.height)
+                    if (frame.width, frame.height) != size:
+                        raise VideoDecodeError(
+                            path,
+                            f"frame size changes mid-stream at frame {decoded} "
+                            f"({size[0]}x{size[1]} -> {frame.width}x{frame.height})",
+                        )
+                    yield frame
+                    decoded += 1
         except av.error.FFmpegError as error:
             raise VideoDecodeError(
                 path, f"truncated or corrupt after {decoded} frames ({error.strerror})"
             ) from error
-        if decoded < announced:
+        if packets < announced:
             raise VideoDecodeError(
-                path, f"truncated: decoded {decoded} of the {announced} frames its header announces"
+                path, f"truncated: holds {packets} of the {announced} frames its header announces"
             )
         if decoded == 0:
             raise VideoDecodeError(path, "the video stream holds no frames")

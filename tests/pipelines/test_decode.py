@@ -14,6 +14,7 @@ from tests.pipelines.video_fixtures import (
     frame_colour,
     truncate,
     write_corner_video,
+    write_cut_video,
     write_video,
 )
 
@@ -113,6 +114,14 @@ def test_a_rotated_video_holds_the_level_video_turned(tmp_path):
     level = decode.read_video(write_corner_video(tmp_path / "level.mp4"))
     turned = decode.read_video(write_corner_video(tmp_path / "turned.mp4", -90))
     np.testing.assert_array_equal(turned, np.rot90(level, -1, axes=(1, 2)))
+
+
+def test_a_clip_cut_without_re_encoding_gives_the_frames_after_its_cut(tmp_path):
+    path = write_cut_video(tmp_path / "cut.mp4", write_video(tmp_path / "whole.mp4", codec="libx264"), 5)
+    frames = decode.read_video(path)
+    assert len(frames) == decode.count_frames(path) == NUM_FRAMES - 5
+    assert_frames_are(frames, range(5, NUM_FRAMES))
+
 
 def write_bytes(path, data):
     path.write_bytes(data)

@@ -171,3 +171,20 @@ def write_corner_video(path, display_rotation=None, num_frames=4, width=WIDTH, h
             container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
         container.mux(stream.encode())
     return path
+
+
+def write_cut_video(path, source, cut):
+    """Copies the packets of the video `source` into an MP4 that starts at its frame `cut`, as
+    `ffmpeg -ss ... -c copy` cuts a clip: every packet is kept (the frames before the cut are the
+    decoder's references) and the muxer writes an edit list hiding those before `cut`. `source`
+    must be a constant-rate video with one keyframe (any GOP longer than it); returns the path."""
+    with av.open(str(source)) as reader, av.open(str(path), "w") as writer:
+        video = reader.streams.video[0]
+        output = writer.add_stream_from_template(video)
+        shift = round(cut / video.average_rate / video.time_base)
+        for packet in reader.demux(video):
+            if packet.size == 0:
+                continue
+            packet.pts, packet.dts, packet.stream = packet.pts - shift, packet.dts - shift, output
+            writer.mux(packet)
+    return path
