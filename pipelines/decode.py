@@ -90,9 +90,11 @@ def _decoded_frames(path):
             one that ends before the frames its header announces (truncated).
     """
     with _open(path) as container:
-        if not container.streams.video:
+        # FFmpeg's own choice among several video streams (as the `ffmpeg` command's): the
+        # footage, not a cover picture or thumbnail track stored before it.
+        stream = container.streams.best("video")
+        if stream is None:
             raise VideoDecodeError(path, "no video stream")
-        stream = container.streams.video[0]
         announced = stream.frames
         # Truncation is told by the packets, not the frames: an edit list hides frames the
         # file holds in full. The last packet of `demux` is an empty one that flushes.

@@ -16,6 +16,7 @@ from tests.pipelines.video_fixtures import (
     write_corner_video,
     write_cut_video,
     write_video,
+    write_video_after_a_cover,
 )
 
 
@@ -122,6 +123,13 @@ def test_a_clip_cut_without_re_encoding_gives_the_frames_after_its_cut(tmp_path)
     assert len(frames) == decode.count_frames(path) == NUM_FRAMES - 5
     assert_frames_are(frames, range(5, NUM_FRAMES))
 
+
+
+def test_the_footage_is_read_not_a_picture_stream_before_it(tmp_path):
+    path = write_video_after_a_cover(tmp_path / "with_cover.mkv")
+    frames = decode.read_video(path)
+    assert len(frames) == decode.count_frames(path) == NUM_FRAMES
+    assert_frames_are(frames, range(NUM_FRAMES))
 
 def write_bytes(path, data):
     path.write_bytes(data)

@@ -188,3 +188,22 @@ def write_cut_video(path, source, cut):
             packet.pts, packet.dts, packet.stream = packet.pts - shift, packet.dts - shift, output
             writer.mux(packet)
     return path
+
+
+def write_video_after_a_cover(path, num_frames=NUM_FRAMES):
+    """An MKV whose first video stream is a one-frame grey MJPEG picture (as a cover or thumbnail
+    track) and whose second is `write_video`'s footage; returns the path."""
+    with av.open(str(path), "w") as container:
+        cover = container.add_stream("mjpeg", rate=1)
+        cover.width, cover.height, cover.pix_fmt = WIDTH, HEIGHT, "yuvj420p"
+        footage = container.add_stream("mpeg4", rate=25)
+        footage.width, footage.height, footage.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        grey = av.VideoFrame.from_ndarray(np.full((HEIGHT, WIDTH, 3), 128, np.uint8), format="rgb24")
+        container.mux(cover.encode(grey))
+        container.mux(cover.encode())
+        for index in range(num_frames):
+            image = np.empty((HEIGHT, WIDTH, 3), np.uint8)
+            image[:] = frame_colour(index)
+            container.mux(footage.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(footage.encode())
+    return path
